@@ -1,0 +1,193 @@
+//! `tandem`: see a model's cuts, check and time split execution, run a model split at a cut.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tandem_core::{check, npy, Executor, LoadOptions, Model, NamedTensor};
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Split DNN inference between a phone and the edge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every place the model can be cut, with the tensors and bytes crossing it.
+    Cuts {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every cut's two parts and compare with the whole model; fails on any mismatch.
+    Verify {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Largest accepted absolute difference between split and whole outputs.
+        #[arg(long, default_value_t = 1e-4)]
+        tolerance: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the whole model, or the two parts of one cut, on a float32 .npy input.
+    Run {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Where to write the (first) output as .npy.
+        #[arg(long)]
+        output: PathBuf,
+        /// Run split at this cut instead of whole.
+        #[arg(long)]
+        cut: Option<usize>,
+    },
+    /// Measure each cut's two parts on this machine (warm-up, then the median of runs).
+    Profile {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Timed runs per part.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// The ONNX model file.
+    model: PathBuf,
+    /// Input .npy file(s), one per model input in order; also fixes the input shape.
+    /// Without it, a seeded random input of the model's declared shape is used.
+    #[arg(long)]
+    input: Vec<PathBuf>,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(Arc<Model>, Option<Vec<NamedTensor>>)> {
+        let given = if self.input.is_empty() {
+            None
+        } else {
+            Some(self.input.iter().map(|p| npy::read_npy(p, "")).collect::<Result<Vec<_>, _>>()?)
+        };
+        let options = LoadOptions {
+            input_shapes: given.as_ref().map(|ts| ts.iter().map(|t| t.shape.clone()).collect()),
+        };
+        let model = Model::load(&self.model, &options)?;
+        let given = given.map(|ts| {
+            ts.into_iter().zip(model.inputs()).map(|(t, spec)| NamedTensor { name: spec.name.clone(), ..t }).collect()
+        });
+        Ok((Arc::new(model), given))
+    }
+
+    fn load_with_input(&self) -> Result<(Arc<Model>, Vec<NamedTensor>)> {
+        let (model, given) = self.load()?;
+        let inputs = given.unwrap_or_else(|| check::seeded_inputs(model.inputs()));
+        Ok((model, inputs))
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Cuts { model, json } => cuts(&model, json),
+        Command::Verify { model, tolerance, json } => verify(&model, tolerance, json),
+        Command::Run { model, output, cut } => run_model(&model, &output, cut),
+        Command::Profile { model, runs, json } => profile(&model, runs, json),
+    }
+}
+
+fn cuts(args: &ModelArgs, json: bool) -> Result<()> {
+    let (model, _) = args.load()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(model.cuts())?);
+        return Ok(());
+    }
+    println!("{} ({})", model.path().display(), &model.hash()[..16]);
+    println!("{:>4}  {:>12}  {:>14}  {:>14}  {:<28} tensors", "cut", "bytes", "macs_before", "macs_after", "after node");
+    for c in model.cuts() {
+        println!(
+            "{:>4}  {:>12}  {:>14}  {:>14}  {:<28} {}",
+            c.id,
+            c.bytes,
+            c.macs_before,
+            c.macs_after,
+            c.after_node.as_deref().unwrap_or("(input)"),
+            c.tensor_names().join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn verify(args: &ModelArgs, tolerance: f64, json: bool) -> Result<()> {
+    let (model, inputs) = args.load_with_input()?;
+    let exec = Executor::new(model.clone());
+    let checks = check::verify(&exec, &inputs, |c| {
+        if !json {
+            eprintln!("cut {:>4}: {} tensor(s), max_abs_diff {:.3e}", c.id, c.tensors, c.max_abs_diff);
+        }
+    })?;
+    let max = checks.iter().map(|c| c.max_abs_diff).fold(0.0, f64::max);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    }
+    let bad: Vec<usize> = checks.iter().filter(|c| !(c.max_abs_diff <= tolerance)).map(|c| c.id).collect();
+    if !bad.is_empty() {
+        bail!("{} cut(s) differ from the whole model by more than {tolerance:e}: {bad:?}", bad.len());
+    }
+    println!("verified {} cuts, max_abs_diff {max:.3e}", checks.len());
+    Ok(())
+}
+
+fn run_model(args: &ModelArgs, output: &Path, cut: Option<usize>) -> Result<()> {
+    if args.input.is_empty() {
+        bail!("`tandem run` needs --input IN.npy");
+    }
+    let (model, inputs) = args.load_with_input()?;
+    let exec = Executor::new(model);
+    let outputs = match cut {
+        None => exec.run_full(&inputs)?,
+        Some(cut) => {
+            let crossing = exec.run_before(cut, &inputs)?;
+            exec.run_after(cut, &crossing)?
+        }
+    };
+    let first = outputs.first().context("the model produced no output")?;
+    npy::write_npy(output, first)?;
+    eprintln!("wrote `{}` {:?} to {}", first.name, first.shape, output.display());
+    Ok(())
+}
+
+fn profile(args: &ModelArgs, runs: usize, json: bool) -> Result<()> {
+    let (model, inputs) = args.load_with_input()?;
+    let exec = Executor::new(model);
+    let timings = check::profile(&exec, &inputs, runs, |t| {
+        if !json {
+            println!(
+                "cut {:>4}: before {:>8.3} ms  after {:>8.3} ms  {:>10} bytes  (build {:.0} + {:.0} ms)",
+                t.id, t.before_ms, t.after_ms, t.bytes, t.before_build_ms, t.after_build_ms
+            );
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&timings)?);
+    }
+    Ok(())
+}
