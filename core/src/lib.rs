@@ -26,8 +26,14 @@ mod graph;
 mod model;
 pub mod npy;
 mod tensor;
+pub mod platform;
+pub mod energy;
+pub mod netest;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use model::{Cut, LoadOptions, Model};
 pub use tensor::{DType, NamedTensor, TensorSpec};
+pub use energy::{EnergyBreakdown, EnergyModel};
+pub use netest::{LinkEstimate, NetworkEstimator, TransferSample};
+pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
