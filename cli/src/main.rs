@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve models over the Open Inference Protocol: the edge half of split inference.
+    Edge(Box<EdgeArgs>),
     /// List every place the model can be cut, with the tensors and bytes crossing it.
     Cuts {
         #[command(flatten)]
@@ -58,6 +60,53 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `tandem edge`: see `docs/PROTOCOL.md` for the wire contract.
+#[derive(Args)]
+struct EdgeArgs {
+    /// Serve every DIR/NAME.onnx as model NAME.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Serve this model file (named after its file stem); repeatable.
+    #[arg(long = "model", value_name = "FILE")]
+    model_files: Vec<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// File holding the bearer token every endpoint but /v2/health/* requires.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Three tiers: forward requests carrying `tandem_upstream_cut` to this Tandem server.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// File holding the bearer token to send upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_token_file: Option<PathBuf>,
+    /// Extra root certificate (PEM) to trust for an https:// upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<PathBuf>,
+    /// Largest request body, in MiB (413 beyond).
+    #[arg(long, default_value_t = 64)]
+    body_limit_mb: usize,
+    /// Longest an inference request may take, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    timeout_ms: u64,
+    /// Model runs at once (default: the number of CPUs).
+    #[arg(long)]
+    max_concurrent: Option<usize>,
+    /// Requests that may wait for a slot before the server answers 503.
+    #[arg(long, default_value_t = 256)]
+    max_queued: usize,
+    /// Seconds per model the background profiler may spend measuring cuts (0: off).
+    #[arg(long, default_value_t = 30.0)]
+    profile_budget_s: f64,
 }
 
 #[derive(Args)]
@@ -107,11 +156,48 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Edge(args) => edge(*args),
         Command::Cuts { model, json } => cuts(&model, json),
         Command::Verify { model, tolerance, json } => verify(&model, tolerance, json),
         Command::Run { model, output, cut } => run_model(&model, &output, cut),
         Command::Profile { model, runs, json } => profile(&model, runs, json),
     }
+}
+
+fn edge(args: EdgeArgs) -> Result<()> {
+    let mut builder = tandem_edge::EdgeServer::builder()
+        .body_limit_bytes(args.body_limit_mb << 20)
+        .request_timeout(std::time::Duration::from_millis(args.timeout_ms))
+        .max_queued(args.max_queued)
+        .profile_budget(std::time::Duration::from_secs_f64(args.profile_budget_s.max(0.0)));
+    if let Some(dir) = args.models {
+        builder = builder.models_dir(dir);
+    }
+    for file in args.model_files {
+        builder = builder.model_file(file);
+    }
+    if let Some(file) = args.token_file {
+        builder = builder.token_file(file);
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        builder = builder.tls_pem_files(cert, key);
+    }
+    if let Some(url) = args.upstream {
+        builder = builder.upstream(url);
+    }
+    if let Some(file) = args.upstream_token_file {
+        builder = builder.upstream_token_file(file);
+    }
+    if let Some(file) = args.upstream_ca {
+        builder = builder.upstream_root_cert(file);
+    }
+    if let Some(n) = args.max_concurrent {
+        builder = builder.max_concurrent(n);
+    }
+    builder.serve_until_signal(&args.listen, |edge| {
+        eprintln!("tandem edge: serving {:?} on {}", edge.models(), edge.url());
+    })?;
+    Ok(())
 }
 
 fn cuts(args: &ModelArgs, json: bool) -> Result<()> {

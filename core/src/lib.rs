@@ -20,6 +20,7 @@
 //! ```
 
 pub mod check;
+pub mod encoding;
 mod error;
 mod exec;
 mod graph;
@@ -29,6 +30,9 @@ mod tensor;
 pub mod platform;
 pub mod energy;
 pub mod netest;
+pub mod devprofile;
+pub mod meta;
+pub mod planner;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
@@ -37,3 +41,6 @@ pub use tensor::{DType, NamedTensor, TensorSpec};
 pub use energy::{EnergyBreakdown, EnergyModel};
 pub use netest::{LinkEstimate, NetworkEstimator, TransferSample};
 pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
+pub use devprofile::{DeviceProfile, ProfileStore};
+pub use meta::ModelMeta;
+pub use planner::{plan, EdgeProfile, Objective, Plan, PlanError, PlanInput, Policy};

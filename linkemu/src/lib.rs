@@ -44,7 +44,8 @@ pub enum Fault {
     #[default]
     None,
     /// After `after_bytes` have gone up a connection, nothing more moves on it, in either
-    /// direction; the connection stays open (the client must time out).
+    /// direction; the connection stays open (the client must time out) until the fault is
+    /// cleared, then it is closed.
     Stall {
         /// Bytes (client to server) forwarded before the stall.
         after_bytes: u64,
@@ -252,12 +253,12 @@ enum End {
     Error,
 }
 
-async fn proxy(client: TcpStream, upstream: SocketAddr, config: watch::Receiver<LinkConfig>, counters: Arc<Counters>) {
+async fn proxy(client: TcpStream, upstream: SocketAddr, mut config: watch::Receiver<LinkConfig>, counters: Arc<Counters>) {
     let server = match TcpStream::connect(upstream).await {
         Ok(s) => s,
         Err(e) => {
             log::debug!("link emulator: upstream connect failed: {e}");
-            let _ = client.set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO));
             counters.closed.store(true, Ordering::Relaxed);
             return;
         }
@@ -267,7 +268,7 @@ async fn proxy(client: TcpStream, upstream: SocketAddr, config: watch::Receiver<
     let client = Arc::new(client);
     let server = Arc::new(server);
     let up = pipe(client.clone(), server.clone(), Direction::Up, config.clone(), counters.clone());
-    let down = pipe(server.clone(), client.clone(), Direction::Down, config, counters.clone());
+    let down = pipe(server.clone(), client.clone(), Direction::Down, config.clone(), counters.clone());
     tokio::pin!(up, down);
     let (mut up_done, mut down_done) = (false, false);
     let end = loop {
@@ -282,16 +283,32 @@ async fn proxy(client: TcpStream, upstream: SocketAddr, config: watch::Receiver<
     };
     match end {
         End::Reset => {
-            let _ = client.set_linger(Some(Duration::ZERO));
-            let _ = server.set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&*client).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&*server).set_linger(Some(Duration::ZERO));
         }
         End::Stall => {
-            // a black hole: swallow whatever the client still sends, until it gives up
+            // A black hole: swallow whatever the client still sends. A client that closed
+            // its side cannot be told from one that gave up, so the connection stays open
+            // until the stall is cleared (or 10 minutes pass, or the emulator stops).
             let mut buf = vec![0u8; 16 * 1024];
-            while let Ok(n) = read_some(&client, &mut buf).await {
-                if n == 0 {
-                    break;
+            let swallow = async {
+                while let Ok(n) = read_some(&client, &mut buf).await {
+                    if n == 0 {
+                        std::future::pending::<()>().await;
+                    }
                 }
+            };
+            let cleared = async {
+                while matches!(config.borrow_and_update().fault, Fault::Stall { .. }) {
+                    if config.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = swallow => {}
+                _ = cleared => {}
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
             }
         }
         End::Eof | End::Error => {}

@@ -157,7 +157,10 @@ async fn stall_stops_everything_but_keeps_the_connection() {
     assert!(conns[0].open, "stalled, not closed");
     drop(c);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!link.connections()[0].open, "closed once the client gives up");
+    assert!(link.connections()[0].open, "still stalled");
+    link.set_config(LinkConfig::unlimited());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!link.connections()[0].open, "closed once the stall is cleared");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
