@@ -1,6 +1,7 @@
-//! Extra resident memory of building one cut's two parts, against the model's own size.
+//! Extra resident memory of building one cut's two parts, on top of the whole model, in a
+//! fresh process (so earlier allocations don't hide the cost).
 //!
-//! `cargo run --release -p tandem-core --example memory -- models/mobilenetv2.onnx`
+//! `for c in 1 25 50 75; do cargo run --release -p tandem-core --example memory -- models/mobilenetv2.onnx $c; done`
 
 use std::sync::Arc;
 
@@ -20,38 +21,26 @@ fn mib(b: u64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "models/mobilenetv2.onnx".into());
-    let start = rss_bytes();
+    let mut args = std::env::args().skip(1);
+    let path = args.next().unwrap_or_else(|| "models/mobilenetv2.onnx".into());
+    let cut: usize = args.next().map_or(Ok(1), |c| c.parse())?;
     let model = Arc::new(Model::load(&path, &LoadOptions::default())?);
-    let loaded = rss_bytes();
     let exec = Executor::new(model.clone());
     let inputs = check::seeded_inputs(model.inputs());
     exec.run_full(&inputs)?;
     let with_full = rss_bytes();
+    let before = exec.part(cut, Side::Before)?;
+    let after = exec.part(cut, Side::After)?;
+    after.run(&before.run(&inputs)?)?;
+    let extra = rss_bytes().saturating_sub(with_full);
     println!(
-        "{path}: file {:.1} MiB, weights {:.1} MiB; RSS after load +{:.1} MiB, after building the whole model +{:.1} MiB",
+        "{path} cut {cut}: model file {:.1} MiB; RSS with the whole model built {:.1} MiB; \
+         both parts of the cut add {:.1} MiB ({:.2}x the model file); cache budget {:.1} MiB",
         mib(model.file_bytes()),
-        mib(model.weight_bytes()),
-        mib(loaded.saturating_sub(start)),
-        mib(with_full.saturating_sub(loaded)),
+        mib(with_full),
+        mib(extra),
+        extra as f64 / model.file_bytes() as f64,
+        mib(exec.cache_stats().budget_bytes),
     );
-    let mut worst = 0u64;
-    for cut in [1, model.last_cut() / 4, model.last_cut() / 2, 3 * model.last_cut() / 4] {
-        let budget_exec = Executor::with_budget(model.clone(), model.weight_bytes() * 3);
-        let before = rss_bytes();
-        let b = budget_exec.part(cut, Side::Before)?;
-        let a = budget_exec.part(cut, Side::After)?;
-        a.run(&b.run(&inputs)?)?;
-        let extra = rss_bytes().saturating_sub(before);
-        worst = worst.max(extra);
-        println!(
-            "cut {cut:>4}: building and running both parts adds {:.1} MiB RSS ({:.2}x the model file)",
-            mib(extra),
-            extra as f64 / model.file_bytes() as f64
-        );
-        drop((a, b, budget_exec));
-    }
-    println!("worst: {:.2}x the model file; cache budget default: 3x the weights = {:.1} MiB",
-        worst as f64 / model.file_bytes() as f64, mib(model.weight_bytes() * 3));
     Ok(())
 }

@@ -233,16 +233,19 @@ impl Executor {
         let graph = proto.graph.as_ref().expect("extracted models have a graph");
         let empty = graph.node.is_empty();
         let weight_bytes = graph.initializer.iter().map(|t| prost::Message::encoded_len(t) as u64).sum();
-        let plan = if empty { None } else { Some(optimize(&proto, model.dir(), cut, side)?) };
+        let plan = if empty { None } else { Some(optimize(proto, model.dir(), cut, side)?) };
         let build_ms = start.elapsed().as_secs_f64() * 1e3;
         log::debug!("built part {side:?} of cut {cut} in {build_ms:.1} ms");
         Ok(Part { cut, side, until: to, inputs, outputs, build_ms, weight_bytes, plan })
     }
 }
 
-fn optimize(proto: &pb::ModelProto, dir: Option<&str>, cut: usize, side: Side) -> Result<Arc<TypedRunnableModel>> {
+/// Parses and optimizes an extracted part. Takes the protobuf by value so its copy of the
+/// weights is freed before tract packs its own: the peak stays near one extra copy.
+fn optimize(proto: pb::ModelProto, dir: Option<&str>, cut: usize, side: Side) -> Result<Arc<TypedRunnableModel>> {
     let what = || format!("building the part {side:?} cut {cut}");
-    let parsed = ONNX_PARTS.parse(proto, dir).map_err(|e| Error::engine(what(), e))?;
+    let parsed = ONNX_PARTS.parse(&proto, dir).map_err(|e| Error::engine(what(), e))?;
+    drop(proto);
     if !parsed.unresolved_inputs.is_empty() {
         // The cut missed a tensor the part reads: a bug in cut enumeration, never user error.
         return Err(Error::engine(what(), format!("incomplete cut, missing {:?}", parsed.unresolved_inputs)));

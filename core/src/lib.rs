@@ -33,6 +33,10 @@ pub mod netest;
 pub mod devprofile;
 pub mod meta;
 pub mod planner;
+pub mod breaker;
+pub mod offload;
+pub mod report;
+pub mod session;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
@@ -44,3 +48,7 @@ pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, The
 pub use devprofile::{DeviceProfile, ProfileStore};
 pub use meta::ModelMeta;
 pub use planner::{plan, EdgeProfile, Objective, Plan, PlanError, PlanInput, Policy};
+pub use breaker::{BreakerConfig, BreakerPhase, BreakerState};
+pub use offload::EdgeEndpoint;
+pub use report::{FallbackReason, InferResult, Report};
+pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use axum::http::HeaderMap;
+pub use axum::http::{HeaderMap, HeaderValue};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -799,7 +799,6 @@ pub fn decode_infer_response(header_len: Option<usize>, body: &[u8]) -> Result<I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use proptest::prelude::*;
 
     fn spec() -> ModelSpec {
