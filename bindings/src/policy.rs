@@ -54,7 +54,16 @@ pub struct EdgeEndpoint {
     /// Base URL of the edge, e.g. `https://edge.example.net:8443`.
     pub url: String,
     /// Bearer token the edge expects; `None` for an edge without authentication.
+    #[uniffi(default = None)]
     pub token: Option<String>,
+    /// Extra root certificates to trust, PEM (a private CA, or a test edge's self-signed
+    /// certificate). The public web roots are always trusted.
+    #[uniffi(default = None)]
+    pub ca_pem: Option<String>,
+    /// The name the edge serves the model under; default: the model file's stem
+    /// (`face_embedder.onnx` is served as `face_embedder`).
+    #[uniffi(default = None)]
+    pub model_name: Option<String>,
 }
 
 // The token is a secret: never print it.
@@ -63,6 +72,8 @@ impl std::fmt::Debug for EdgeEndpoint {
         f.debug_struct("EdgeEndpoint")
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_pem_bytes", &self.ca_pem.as_ref().map(String::len))
+            .field("model_name", &self.model_name)
             .finish()
     }
 }
@@ -77,6 +88,16 @@ pub fn default_policy(objective: Objective) -> Policy {
         Objective::Balanced => tc::Policy::balanced(),
     };
     core.into()
+}
+
+impl From<EdgeEndpoint> for tc::EdgeEndpoint {
+    fn from(e: EdgeEndpoint) -> Self {
+        let mut core = tc::EdgeEndpoint::new(e.url);
+        core.token = e.token;
+        core.ca_pem = e.ca_pem.map(String::into_bytes);
+        core.model_name = e.model_name;
+        core
+    }
 }
 
 impl From<tc::Objective> for Objective {
@@ -184,7 +205,12 @@ mod tests {
 
     #[test]
     fn debug_hides_the_token() {
-        let e = EdgeEndpoint { url: "https://e".into(), token: Some("s3cret".into()) };
+        let e = EdgeEndpoint {
+            url: "https://e".into(),
+            token: Some("s3cret".into()),
+            ca_pem: None,
+            model_name: None,
+        };
         assert!(!format!("{e:?}").contains("s3cret"));
     }
 }

@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tandem_core::{check, npy, Executor, LoadOptions, Model, NamedTensor};
 
+mod export;
+
 #[derive(Parser)]
 #[command(name = "tandem", version, about = "Split DNN inference between a phone and the edge")]
 struct Cli {
@@ -49,6 +51,8 @@ enum Command {
         #[arg(long)]
         cut: Option<usize>,
     },
+    /// Write the part after chosen cuts as a Triton/KServe model repository, with a manifest.
+    Export(Box<export::ExportArgs>),
     /// Measure each cut's two parts on this machine (warm-up, then the median of runs).
     Profile {
         #[command(flatten)]
@@ -107,6 +111,16 @@ struct EdgeArgs {
     /// Seconds per model the background profiler may spend measuring cuts (0: off).
     #[arg(long, default_value_t = 30.0)]
     profile_budget_s: f64,
+    /// Engine running the parts: tract, or ort (ONNX Runtime; needs a build with the `ort`
+    /// feature, and ORT_DYLIB_PATH or --ort-dylib naming libonnxruntime.so).
+    #[arg(long, default_value = "tract")]
+    engine: tandem_edge::EngineChoice,
+    /// The libonnxruntime.so to load with --engine ort (default: $ORT_DYLIB_PATH).
+    #[arg(long, value_name = "FILE")]
+    ort_dylib: Option<PathBuf>,
+    /// ONNX Runtime threads per run with --engine ort.
+    #[arg(long, default_value_t = 1)]
+    ort_threads: usize,
 }
 
 #[derive(Args)]
@@ -161,6 +175,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify { model, tolerance, json } => verify(&model, tolerance, json),
         Command::Run { model, output, cut } => run_model(&model, &output, cut),
         Command::Profile { model, runs, json } => profile(&model, runs, json),
+        Command::Export(args) => export::run(*args),
     }
 }
 
@@ -194,6 +209,9 @@ fn edge(args: EdgeArgs) -> Result<()> {
     if let Some(n) = args.max_concurrent {
         builder = builder.max_concurrent(n);
     }
+    builder = builder
+        .engine(args.engine)
+        .ort_options(tandem_edge::OrtOptions { dylib: args.ort_dylib, intra_threads: args.ort_threads });
     builder.serve_until_signal(&args.listen, |edge| {
         eprintln!("tandem edge: serving {:?} on {}", edge.models(), edge.url());
     })?;

@@ -21,6 +21,7 @@
 
 pub mod check;
 pub mod encoding;
+pub mod export;
 mod error;
 mod exec;
 mod graph;

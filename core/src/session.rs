@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{broadcast, watch};
 
-use crate::breaker::{Breaker, BreakerConfig, BreakerPhase, BreakerState, Gate};
+use crate::breaker::{Breaker, BreakerConfig, BreakerState, Gate};
 use crate::check;
 use crate::devprofile::{device_name, CalibrationOptions, DeviceProfile, ProfileStore};
 use crate::encoding::Encoding;

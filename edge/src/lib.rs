@@ -19,9 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+mod engine;
 mod error;
 mod load;
 mod metrics;
+#[cfg(feature = "ort")]
+mod ort_engine;
 pub mod profile;
 mod server;
 mod tls;
@@ -40,6 +43,7 @@ use tandem_core::{Executor, LoadOptions, Model};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use engine::{EngineChoice, OrtOptions};
 pub use error::EdgeError;
 pub use load::LoadSnapshot;
 
@@ -78,6 +82,8 @@ pub struct EdgeServerBuilder {
     profile_budget: Duration,
     part_cache_bytes: Option<u64>,
     shutdown_timeout: Duration,
+    engine: EngineChoice,
+    ort: OrtOptions,
 }
 
 impl Default for EdgeServerBuilder {
@@ -99,6 +105,8 @@ impl Default for EdgeServerBuilder {
             profile_budget: Duration::from_secs(30),
             part_cache_bytes: None,
             shutdown_timeout: Duration::from_secs(30),
+            engine: EngineChoice::default(),
+            ort: OrtOptions::default(),
         }
     }
 }
@@ -212,6 +220,18 @@ impl EdgeServerBuilder {
         self
     }
 
+    /// The engine that runs the parts (default: tract).
+    pub fn engine(mut self, engine: EngineChoice) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// How the ONNX Runtime engine runs (with [`EngineChoice::Ort`]).
+    pub fn ort_options(mut self, options: OrtOptions) -> Self {
+        self.ort = options;
+        self
+    }
+
     /// Loads the models, then listens on `addr` (`host:port`; port 0 picks a free one) and
     /// serves in the background of the current tokio runtime until
     /// [`RunningEdge::shutdown`].
@@ -240,16 +260,17 @@ impl EdgeServerBuilder {
         }
 
         let cache_bytes = config.part_cache_bytes;
-        let loaded = tokio::task::spawn_blocking(move || load_models(files, cache_bytes))
+        let (engine, ort) = (config.engine, config.ort.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_models(files, cache_bytes, engine, &ort))
             .await
             .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
         let profiling = !config.profile_budget.is_zero();
         let models: BTreeMap<String, Arc<ServedModel>> = loaded
             .into_iter()
-            .map(|(name, model, exec)| {
+            .map(|(name, model, exec, engine)| {
                 let spec = wire::ModelSpec::from_model(name.clone(), &model);
                 let profile = Arc::new(Profile::new(model.cuts().len(), profiling));
-                (name.clone(), Arc::new(ServedModel { name, model, exec, spec, profile }))
+                (name.clone(), Arc::new(ServedModel { name, model, exec, engine, spec, profile }))
             })
             .collect();
         let load = Load::new(config.max_concurrent, config.max_queued);
@@ -283,9 +304,17 @@ impl EdgeServerBuilder {
         let (profilers_stop, profilers_rx) = watch::channel(false);
         if profiling {
             for served in state.models.values() {
+                let engine = match served.engine.private() {
+                    Ok(engine) => engine,
+                    Err(e) => {
+                        log::warn!("profile model={} status=disabled error=\"{e}\"", served.name);
+                        continue;
+                    }
+                };
                 tokio::spawn(profile::run(
                     served.name.clone(),
                     served.model.clone(),
+                    engine,
                     served.profile.clone(),
                     load.clone(),
                     config.profile_budget,
@@ -295,9 +324,10 @@ impl EdgeServerBuilder {
         }
         let names: Vec<String> = state.models.keys().cloned().collect();
         log::info!(
-            "listening addr={local} tls={} auth={} models={names:?} max_concurrent={} max_queued={} upstream={:?}",
+            "listening addr={local} tls={} auth={} models={names:?} engine={} max_concurrent={} max_queued={} upstream={:?}",
             tls.is_some(),
             state.token_sha256.is_some(),
+            config.engine,
             config.max_concurrent,
             config.max_queued,
             state.upstream.as_ref().map(|u| u.url().to_string()),
@@ -390,17 +420,23 @@ fn read_secret(value: Option<String>, file: Option<&Path>, what: &str) -> Result
     Ok(Some(secret))
 }
 
-type Loaded = Vec<(String, Arc<Model>, Executor)>;
+type Loaded = Vec<(String, Arc<Model>, Arc<Executor>, Arc<dyn engine::Engine>)>;
 
-fn load_models(files: Vec<(String, PathBuf)>, cache_bytes: Option<u64>) -> Result<Loaded, EdgeError> {
+fn load_models(
+    files: Vec<(String, PathBuf)>,
+    cache_bytes: Option<u64>,
+    choice: EngineChoice,
+    ort: &OrtOptions,
+) -> Result<Loaded, EdgeError> {
     files
         .into_iter()
         .map(|(name, path)| {
             let model = Arc::new(Model::load(&path, &LoadOptions::default())?);
             let budget = cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
             log::info!("model name={name} path={} hash={} cuts={}", path.display(), model.hash(), model.cuts().len());
-            let exec = Executor::with_budget(model.clone(), budget);
-            Ok((name, model, exec))
+            let exec = Arc::new(Executor::with_budget(model.clone(), budget));
+            let engine = engine::build(choice, &exec, ort)?;
+            Ok((name, model, exec, engine))
         })
         .collect()
 }

@@ -76,8 +76,8 @@ impl Load {
         let before = self.admitted.fetch_add(1, Ordering::SeqCst);
         let ticket = Ticket { load: self.clone() };
         if before >= self.capacity + self.max_queued {
-            let snapshot = self.snapshot();
             drop(ticket);
+            let snapshot = self.snapshot();
             // Roughly the time the queue needs to move; at least a second.
             let retry_after_s = (snapshot.queue_wait_ms / 1e3).ceil().max(1.0) as u64;
             return Err(EdgeError::Overloaded {

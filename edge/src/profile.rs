@@ -15,6 +15,7 @@ use serde::Serialize;
 use tandem_core::{check, DType, Executor, Model};
 use tokio::sync::watch;
 
+use crate::engine::Engine;
 use crate::load::{Load, LoadSnapshot};
 
 /// Where the background measurement is.
@@ -164,8 +165,8 @@ pub(crate) fn spread_order(cuts: usize) -> Vec<usize> {
     order
 }
 
-/// Measures one cut's part after it: build, one warm-up, median of three runs.
-fn measure(exec: &Executor, cut: usize) -> tandem_core::Result<f64> {
+/// Measures one cut's part after it, run by `engine`: build, one warm-up, median of three runs.
+fn measure(exec: &Executor, engine: &dyn Engine, cut: usize) -> tandem_core::Result<f64> {
     let model = exec.model();
     let spec = model.cut(cut)?;
     // Random float tensors time like real ones; other dtypes (shapes, indices) need real
@@ -177,7 +178,7 @@ fn measure(exec: &Executor, cut: usize) -> tandem_core::Result<f64> {
     } else {
         exec.run_before(cut, &check::seeded_inputs(model.inputs()))?
     };
-    let part = exec.part(cut, tandem_core::Side::After)?;
+    let part = engine.prepare(cut, model.last_cut())?;
     check::median_ms(3, || part.run(&crossing).map(drop))
 }
 
@@ -186,6 +187,7 @@ fn measure(exec: &Executor, cut: usize) -> tandem_core::Result<f64> {
 pub(crate) async fn run(
     name: String,
     model: Arc<Model>,
+    engine: Arc<dyn Engine>,
     profile: Arc<Profile>,
     load: Arc<Load>,
     budget: Duration,
@@ -213,9 +215,10 @@ pub(crate) async fn run(
             }
         };
         let exec = exec.clone();
+        let engine = engine.clone();
         let measured = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| measure(&exec, cut)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| measure(&exec, engine.as_ref(), cut)))
         })
         .await;
         match measured {

@@ -32,7 +32,9 @@ use crate::wire::{self, param, InferRequest, ModelSpec, HEADER_CONTENT_LENGTH};
 pub(crate) struct ServedModel {
     pub name: String,
     pub model: Arc<Model>,
-    pub exec: Executor,
+    pub exec: Arc<Executor>,
+    /// Runs the parts: `exec` itself with tract, or ONNX Runtime (`--engine ort`).
+    pub engine: Arc<dyn crate::engine::Engine>,
     pub spec: ModelSpec,
     pub profile: Arc<Profile>,
 }
@@ -190,7 +192,7 @@ fn model_metadata_of(state: &AppState, name: &str) -> Result<Json<Value>, EdgeEr
     Ok(Json(json!({
         "name": served.name,
         "versions": ["1"],
-        "platform": "tandem_tract",
+        "platform": served.engine.platform(),
         "inputs": tensor_metadata(served.model.inputs()),
         "outputs": tensor_metadata(served.model.outputs()),
         "parameters": {
@@ -372,7 +374,7 @@ async fn compute_and_respond(
         }
         let until = request.upstream_cut.unwrap_or(job_model.spec.last_cut());
         let t = Instant::now();
-        let part = job_model.exec.part_between(request.cut, until)?;
+        let part = job_model.engine.prepare(request.cut, until)?;
         let prepare_ms = ms_since(t);
         let t = Instant::now();
         let outputs = part.run(&request.inputs)?;

@@ -49,7 +49,8 @@ impl RgbFrame {
 
     /// Decodes JPEG or PNG bytes; `label` names them in errors (a file name, a URI).
     pub fn decode(bytes: &[u8], label: impl Into<PathBuf>) -> Result<Self> {
-        let corrupt = |reason: String| FaceError::CorruptImage { path: label.into(), reason };
+        let label: PathBuf = label.into();
+        let corrupt = |reason: String| FaceError::CorruptImage { path: label.clone(), reason };
         let format = match image::guess_format(bytes) {
             Ok(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png)) => f,
             Ok(other) => return Err(corrupt(format!("{other:?} is not supported (JPEG or PNG only)"))),
