@@ -18,7 +18,7 @@ pub struct EdgeProcess {
 }
 
 /// What the edge's background profiler reached for one model.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProfileState {
     /// The model.
     pub model: String,

@@ -10,8 +10,9 @@ use tandem_core::breaker::BreakerConfig;
 use tandem_core::devprofile::CalibrationOptions;
 use tandem_core::meta::ModelMeta;
 use tandem_core::planner::{self, PlanInput};
+use tandem_core::platform::FixedSignals;
 use tandem_core::{
-    check, DeviceProfile, EdgeEndpoint, EdgeStatus, EnergyModel, FixedSignals, InferOptions, NamedTensor, Policy,
+    check, DeviceProfile, EdgeEndpoint, EdgeStatus, EnergyModel, InferOptions, NamedTensor, Policy,
     Report, Session, SessionConfig,
 };
 

@@ -553,7 +553,7 @@ mod tests {
     fn summaries_check_the_targets() {
         let mk = |regret: f64| NetworkResult { regret: Some(regret), speedup_vs_local_only: Some(2.0), ..Default::default() };
         let m = ModelResult { networks: vec![mk(1.0), mk(1.02), mk(1.1)], ..Default::default() };
-        let s = Summary::of(&[m.clone()]);
+        let s = Summary::of(std::slice::from_ref(&m));
         assert_eq!(s.regret_median, Some(1.02));
         assert_eq!(s.regret_max, Some(1.1));
         assert!(s.regret_target_met);

@@ -67,6 +67,13 @@ impl CpuThrottle {
         self.write("cgroup.procs", &pid.to_string())
     }
 
+    /// Moves process `pid` back to the root group: full speed (for setup work).
+    pub fn release(&self, pid: u32) -> Result<(), BenchError> {
+        let path = self.root.join("cgroup.procs");
+        std::fs::write(&path, pid.to_string())
+            .map_err(|e| BenchError::Throttle(format!("writing {pid} to {}: {e}", path.display())))
+    }
+
     /// The cgroup's directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -49,7 +49,7 @@ impl SplitMix64 {
 /// A Markov-chain trace over `levels` levels: `duration_ms` long, one segment per
 /// `segment_ms`, starting at a random level. Deterministic in `seed`.
 pub fn markov_trace(levels: usize, duration_ms: f64, segment_ms: f64, seed: u64) -> Vec<TraceSegment> {
-    if levels == 0 || !(duration_ms > 0.0) || !(segment_ms > 0.0) {
+    if levels == 0 || duration_ms.is_nan() || duration_ms <= 0.0 || segment_ms.is_nan() || segment_ms <= 0.0 {
         return vec![];
     }
     let mut rng = SplitMix64::new(seed);

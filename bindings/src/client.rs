@@ -80,7 +80,7 @@ pub struct ModelInfo {
 #[derive(uniffi::Object)]
 pub struct TandemClient {
     session: tc::Session,
-    /// Set by [`TandemClient::close`]; ends the report streams.
+    /// Set by [`TandemClient::shutdown`]; ends the report streams.
     closed: watch::Sender<bool>,
 }
 
@@ -203,8 +203,8 @@ impl TandemClient {
     }
 
     /// Stops background work. Requests in flight finish; later ones fail with `Closed`, and
-    /// report streams end.
-    pub fn close(&self) {
+    /// report streams end. (Named `shutdown`: Kotlin's `close()` frees the object itself.)
+    pub fn shutdown(&self) {
         self.session.close();
         self.closed.send_replace(true);
     }
@@ -250,7 +250,7 @@ impl ReportStream {
     }
 
     /// Ends the stream: a pending and every later [`ReportStream::next`] returns `None`.
-    pub fn close(&self) {
+    pub fn cancel(&self) {
         self.closed.send_replace(true);
     }
 }

@@ -72,3 +72,24 @@ impl From<tc::Error> for TandemError {
         }
     }
 }
+
+impl From<tc::SessionError> for TandemError {
+    fn from(e: tc::SessionError) -> Self {
+        match e {
+            tc::SessionError::Load(inner) => match TandemError::from(inner) {
+                // reading or parsing the model file is the model's problem whatever the kind
+                TandemError::InvalidInput { reason } | TandemError::Internal { reason } => {
+                    TandemError::Model { reason }
+                }
+                other => other,
+            },
+            tc::SessionError::InvalidInput(inner) => TandemError::InvalidInput { reason: inner.to_string() },
+            tc::SessionError::InvalidOptions { reason } => TandemError::InvalidInput { reason },
+            tc::SessionError::Config { reason } => TandemError::Config { reason },
+            tc::SessionError::Closed => TandemError::Closed,
+            e @ (tc::SessionError::Engine(_) | tc::SessionError::Plan(_) | tc::SessionError::Internal { .. }) => {
+                TandemError::Internal { reason: e.to_string() }
+            }
+        }
+    }
+}

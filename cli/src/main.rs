@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tandem_core::{check, npy, Executor, LoadOptions, Model, NamedTensor};
 
 mod export;
+mod plan;
 
 #[derive(Parser)]
 #[command(name = "tandem", version, about = "Split DNN inference between a phone and the edge")]
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Serve models over the Open Inference Protocol: the edge half of split inference.
     Edge(Box<EdgeArgs>),
+    /// Measure the papers' evaluation on an emulated phone, links and edge (docs/PERFORMANCE.md).
+    Bench(Box<tandem_bench::BenchCli>),
     /// List every place the model can be cut, with the tensors and bytes crossing it.
     Cuts {
         #[command(flatten)]
@@ -63,7 +66,15 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Write the device profile (part before each cut) for `tandem plan --device-profile`.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// Write an edge profile (part after each cut) for `tandem plan --edge-profile`.
+        #[arg(long, value_name = "FILE")]
+        save_edge: Option<PathBuf>,
     },
+    /// Plan a request: where to cut, which exit and encoding, for a link and phone state.
+    Plan(Box<plan::PlanArgs>),
 }
 
 /// `tandem edge`: see `docs/PROTOCOL.md` for the wire contract.
@@ -171,10 +182,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Edge(args) => edge(*args),
+        Command::Bench(args) => Ok(tandem_bench::main(*args)?),
         Command::Cuts { model, json } => cuts(&model, json),
         Command::Verify { model, tolerance, json } => verify(&model, tolerance, json),
         Command::Run { model, output, cut } => run_model(&model, &output, cut),
-        Command::Profile { model, runs, json } => profile(&model, runs, json),
+        Command::Profile { model, runs, json, save, save_edge } => {
+            profile(&model, runs, json, save.as_deref(), save_edge.as_deref())
+        }
+        Command::Plan(args) => plan::run(*args),
         Command::Export(args) => export::run(*args),
     }
 }
@@ -279,9 +294,9 @@ fn run_model(args: &ModelArgs, output: &Path, cut: Option<usize>) -> Result<()> 
     Ok(())
 }
 
-fn profile(args: &ModelArgs, runs: usize, json: bool) -> Result<()> {
+fn profile(args: &ModelArgs, runs: usize, json: bool, save: Option<&Path>, save_edge: Option<&Path>) -> Result<()> {
     let (model, inputs) = args.load_with_input()?;
-    let exec = Executor::new(model);
+    let exec = Executor::new(model.clone());
     let timings = check::profile(&exec, &inputs, runs, |t| {
         if !json {
             println!(
@@ -293,5 +308,5 @@ fn profile(args: &ModelArgs, runs: usize, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&timings)?);
     }
-    Ok(())
+    plan::save_profiles(&model, &timings, save, save_edge)
 }

@@ -130,6 +130,19 @@ impl DeviceProfile {
         })
     }
 
+    /// A profile from `tandem profile`'s per-cut timings (every cut timed).
+    pub fn from_timings(model_hash: &str, device: &str, timings: &[check::CutTiming], thermal: ThermalState) -> Self {
+        DeviceProfile {
+            model_hash: model_hash.into(),
+            device: device.into(),
+            engine_version: ENGINE_VERSION.into(),
+            before_ms: timings.iter().map(|t| t.before_ms).collect(),
+            measured: true,
+            thermal_at_calibration: thermal,
+            timed_cuts: timings.iter().map(|t| t.id).collect(),
+        }
+    }
+
     /// The same model, device and engine, and measured in the same thermal state.
     pub fn is_fresh_for(&self, model_hash: &str, device: &str, thermal: ThermalState) -> bool {
         self.model_hash == model_hash

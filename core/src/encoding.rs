@@ -7,12 +7,13 @@
 //! `parameters` carry `tandem_encoding` and, for int8, `tandem_scale` and `tandem_zero_point`.
 //!
 //! Error bounds, for every finite value `x` of the tensor and its decoded value `y`:
-//! - [`Encoding::Fp32`]: exact.
-//! - [`Encoding::Fp16`]: `|x - y| <= |x| * 2^-11` for `|x| >= 2^-14` (normal float16 range),
-//!   `|x - y| <= 2^-25` below it. Values beyond float16's range (65504) are refused.
-//! - [`Encoding::Int8`]: `|x - y| <= scale / 2`, with `scale = (max(x, 0) - min(x, 0)) / 255`
-//!   (plus float32 rounding of the product, a few ulps of `|x|`). Non-finite values are
+//! - float32 ([`Encoding::Fp32`]) is exact.
+//! - float16 ([`Encoding::Fp16`]): `|x - y| <= |x| * 2^-11` for `|x| >= 2^-14` (the normal
+//!   float16 range), `|x - y| <= 2^-25` below it. Values beyond float16's range (65504) are
 //!   refused.
+//! - int8 ([`Encoding::Int8`]): `|x - y| <= scale / 2`, with
+//!   `scale = (max(x, 0) - min(x, 0)) / 255` (plus float32 rounding of the product, a few ulps
+//!   of `|x|`). Non-finite values are refused.
 
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::f16;
@@ -104,9 +105,7 @@ impl Int8Params {
 
     /// Parameters covering the values of a tensor; `None` if a value is not finite.
     pub fn for_values(values: &[f32]) -> Option<Int8Params> {
-        let (min, max) = values
-            .iter()
-            .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (min, max) = values.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if values.iter().any(|v| !v.is_finite()) {
             return None;
         }
@@ -206,14 +205,12 @@ pub fn encode(tensor: &NamedTensor, encoding: Encoding) -> Result<EncodedTensor>
             let values = values()?;
             let params = Int8Params::for_values(&values).ok_or_else(|| Error::BadTensor {
                 tensor: tensor.name.clone(),
-                reason: "a value is NaN or infinite, which int8 cannot represent: use fp32 or fp16"
-                    .into(),
+                reason: "a value is NaN or infinite, which int8 cannot represent: use fp32 or fp16".into(),
             })?;
             (quantize_int8(&values, params), Some(params))
         }
     };
-    let tensor =
-        NamedTensor::new(tensor.name.clone(), encoding.wire_dtype(), tensor.shape.clone(), data)?;
+    let tensor = NamedTensor::new(tensor.name.clone(), encoding.wire_dtype(), tensor.shape.clone(), data)?;
     Ok(EncodedTensor { tensor, encoding, int8 })
 }
 
@@ -242,9 +239,7 @@ pub fn decode(encoded: EncodedTensor) -> Result<NamedTensor> {
                 reason: "int8 encoding needs tandem_scale and tandem_zero_point".into(),
             })
         }
-        (Encoding::Int8, Some(params)) => {
-            dequantize_int8(&tensor.data, params.validate(&tensor.name)?)
-        }
+        (Encoding::Int8, Some(params)) => dequantize_int8(&tensor.data, params.validate(&tensor.name)?),
         _ => f16_bytes_to_f32(&tensor.data),
     };
     NamedTensor::from_f32(tensor.name, tensor.shape, &values)

@@ -36,6 +36,7 @@ pub mod meta;
 pub mod planner;
 pub mod breaker;
 pub mod offload;
+pub mod plain;
 pub mod report;
 pub mod session;
 
@@ -51,5 +52,6 @@ pub use meta::ModelMeta;
 pub use planner::{plan, EdgeProfile, Objective, Plan, PlanError, PlanInput, Policy};
 pub use breaker::{BreakerConfig, BreakerPhase, BreakerState};
 pub use offload::EdgeEndpoint;
+pub use plain::PlainOip;
 pub use report::{FallbackReason, InferResult, Report};
 pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};

@@ -445,15 +445,16 @@ pub fn separate_rtt(small: (u64, f64), large: (u64, f64)) -> Result<(f64, f64), 
     Ok((bw, rtt))
 }
 
+/// The edge's answer to an upload probe. Its `server_ms` is the time from the request's
+/// arrival to the body's last byte (docs/PROTOCOL.md): part of the transfer, not server work,
+/// so the probe does not take it out.
 #[derive(Deserialize)]
 struct ProbeAck {
     received_bytes: u64,
-    #[serde(default)]
-    server_ms: f64,
 }
 
 /// Measures the link to the edge at `base_url` (e.g. `http://127.0.0.1:8080`) with its probe
-/// endpoint: `POST /v2/probe` uploads (the answer's `server_ms` is taken out) and
+/// endpoint: `POST /v2/probe` uploads and
 /// `GET /v2/probe?bytes=N` downloads, each with two payload sizes, so that the round trip is
 /// separated from throughput. One warm-up request first opens the connection.
 ///
@@ -518,7 +519,7 @@ pub async fn probe(
             if ack.received_bytes != n {
                 return Err(ProbeError::BadResponse { reason: format!("sent {n} bytes, the edge got {}", ack.received_bytes) });
             }
-            Ok(ms - ack.server_ms.max(0.0))
+            Ok(ms)
         }
     };
 

@@ -306,7 +306,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Classifies a transport error. `sent`: whether the request may have left.
-fn classify(e: &reqwest::Error, sent: bool) -> OffloadError {
+pub(crate) fn classify(e: &reqwest::Error, sent: bool) -> OffloadError {
     let detail = error_chain(e);
     if e.is_connect() {
         OffloadError::new(FallbackReason::EdgeUnreachable, detail, false)
@@ -318,7 +318,7 @@ fn classify(e: &reqwest::Error, sent: bool) -> OffloadError {
 }
 
 /// The fallback reason of an HTTP error status, with the edge's `{"error": ...}` message.
-fn status_error(status: u16, body: &[u8]) -> OffloadError {
+pub(crate) fn status_error(status: u16, body: &[u8]) -> OffloadError {
     let reason = match status {
         401 | 403 => FallbackReason::Unauthorized,
         404 => FallbackReason::ModelNotServed,

@@ -159,6 +159,27 @@ pub struct EdgeProfile {
 }
 
 impl EdgeProfile {
+    /// An edge profile from `tandem profile`'s per-cut timings on the machine that will serve
+    /// as the edge (no load).
+    pub fn from_timings(model: &str, hash: &str, cuts: &[Cut], timings: &[crate::check::CutTiming]) -> EdgeProfile {
+        EdgeProfile {
+            model: model.into(),
+            hash: hash.into(),
+            cuts: cuts
+                .iter()
+                .zip(timings)
+                .map(|(c, t)| EdgeCutProfile {
+                    id: c.id,
+                    after_ms: Some(t.after_ms),
+                    measured: true,
+                    tensors: c.tensors.iter().map(|t| t.name.clone()).collect(),
+                    bytes: c.bytes,
+                })
+                .collect(),
+            load: EdgeLoad { capacity: 1, ..Default::default() },
+        }
+    }
+
     /// An edge profile derived from a device profile, for a server `speedup` times faster
     /// than the phone: `after_ms(c) = (before_ms(last) - before_ms(c)) / speedup`. For the CLI
     /// and tests when no measured edge profile is at hand.
@@ -782,13 +803,16 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
 
     // --- explain ------------------------------------------------------------------------
     let exit = &exits[chosen.exit];
+    let mut best_at: Vec<Option<&Candidate>> = vec![None; exit.ready_cut + 1];
+    for x in candidates[..two_tier_count].iter().filter(|x| x.exit == chosen.exit) {
+        let slot = &mut best_at[x.cut];
+        if slot.is_none_or(|b| better(x, b).is_lt()) {
+            *slot = Some(x);
+        }
+    }
     let table: Vec<CutCost> = (0..=exit.ready_cut)
         .map(|c| {
-            let best = candidates[..two_tier_count]
-                .iter()
-                .filter(|x| x.exit == chosen.exit && x.cut == c)
-                .min_by(|a, b| better(a, b));
-            match best {
+            match best_at[c] {
                 Some(x) => CutCost {
                     cut: c,
                     encoding: x.encoding,

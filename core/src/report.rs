@@ -155,7 +155,8 @@ pub struct Report {
     pub deadline_met: Option<bool>,
     /// How long the session was prepared to wait for the edge, ms (`None` if not tried).
     pub edge_timeout_ms: Option<f64>,
-    /// The circuit breaker's phase when the request was planned.
+    /// The circuit breaker's phase when the request was planned (`half_open` while one trial
+    /// request tests a failing edge; the trial is the one that was not `breaker_open`).
     pub breaker: BreakerPhase,
 }
 

@@ -42,6 +42,7 @@ use crate::meta::ModelMeta;
 use crate::model::{LoadOptions, Model};
 use crate::netest::{self, EstimatorConfig, LinkEstimate, NetworkEstimator, ProbeConfig, TransferSample};
 use crate::offload::{self, EdgeClient, EdgeEndpoint, OffloadError, HTTP_REQUEST_OVERHEAD_BYTES};
+use crate::plain::{self, PlainCheckError, PlainLink, PlainOip};
 use crate::planner::{self, EdgeProfile, Plan, PlanError, PlanInput, Policy, Prediction, Tier};
 use crate::platform::{PlatformSignals, PlatformState, ThermalState};
 use crate::report::{FallbackReason, InferResult, Report};
@@ -202,6 +203,7 @@ pub struct SessionBuilder {
     meta: Option<ModelMeta>,
     config: SessionConfig,
     runtime: Option<Handle>,
+    plain: Option<PlainOip>,
 }
 
 impl SessionBuilder {
@@ -264,6 +266,16 @@ impl SessionBuilder {
     /// Tuning (timeouts, breaker, probing, calibration).
     pub fn config(mut self, config: SessionConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The edge is a plain Open Inference Protocol server (KServe, Triton) serving a
+    /// `tandem export` repository described by `target`: requests go to the served model of
+    /// the planned cut, only exported cuts are planned, and server times are learned from
+    /// round trips (see [`crate::plain`]).
+    pub fn plain_edge(mut self, endpoint: EdgeEndpoint, target: PlainOip) -> Self {
+        self.edge = Some(endpoint);
+        self.plain = Some(target);
         self
     }
 
@@ -337,6 +349,7 @@ impl SessionBuilder {
                     generation,
                     connecting: AtomicBool::new(false),
                     refreshing: AtomicBool::new(false),
+                    plain: self.plain.clone().map(|t| PlainLink::new(t, &model)),
                 })
             }
         };
@@ -482,6 +495,7 @@ impl Session {
             meta: None,
             config: SessionConfig::default(),
             runtime: None,
+            plain: None,
         }
     }
 
@@ -663,6 +677,8 @@ struct EdgeLink {
     generation: watch::Sender<u64>,
     connecting: AtomicBool,
     refreshing: AtomicBool,
+    /// Set when the edge is a plain OIP server serving an exported repository.
+    plain: Option<PlainLink>,
 }
 
 impl EdgeLink {
@@ -673,6 +689,9 @@ impl EdgeLink {
     /// The profile to plan with: the fetched one adjusted by the load seen in answers, or
     /// an estimate from the device profile before the fetch.
     fn planning_profile(&self, inner: &Inner, device: &DeviceProfile) -> EdgeProfile {
+        if let Some(plain) = &self.plain {
+            return plain.planning_profile(estimated_edge_profile(inner, device));
+        }
         let state = self.lock();
         let mut p = match &state.profile {
             Some(p) => p.clone(),
@@ -907,7 +926,7 @@ impl Inner {
         self.maybe_probe(&state, &policy);
         let link = self.estimator().estimate(&state);
         let device = self.device_state().profile.clone();
-        let breaker_phase = self.breaker().state(Instant::now()).phase;
+        let mut breaker_phase = self.breaker().state(Instant::now()).phase;
 
         // --- plan ---------------------------------------------------------------------
         let mut fallback: Option<(FallbackReason, String)> = None;
@@ -935,6 +954,7 @@ impl Inner {
         if plan.offloads() {
             let edge = self.edge.as_ref().expect("a plan offloads only with an edge");
             let gate = self.breaker().gate(Instant::now());
+            breaker_phase = self.breaker().state(Instant::now()).phase;
             match gate {
                 Gate::Open => {
                     let retry = self.breaker().state(Instant::now()).retry_in_ms.unwrap_or(0);
@@ -995,12 +1015,16 @@ impl Inner {
             let id = request_id.to_string();
             let hash = self.model.hash().to_string();
             let ask_for: Option<Vec<String>> = target.exit_output.clone().map(|o| vec![o]);
+            let plain_binary = edge.plain.as_ref().map(PlainLink::binary);
             let t = Instant::now();
             let (crossing, request, run_ms) = blocking(move || {
                 let (crossing, run_ms) = run_part(&exec, 0, cut, &inputs)?;
                 let encoded = offload::encode_tensors(&crossing, encoding);
                 let names: Option<Vec<&str>> = ask_for.as_ref().map(|v| v.iter().map(String::as_str).collect());
-                let request = offload::encode_request(&id, &hash, &encoded, names.as_deref());
+                let request = match plain_binary {
+                    Some(binary) => plain::encode_request(&id, &crossing, names.as_deref(), binary),
+                    None => offload::encode_request(&id, &hash, &encoded, names.as_deref()),
+                };
                 Ok((crossing, request, run_ms))
             })
             .await?;
@@ -1020,7 +1044,13 @@ impl Inner {
             let outcome = match timeout_ms {
                 None => Err(OffloadError::new(FallbackReason::Timeout, "no time left for the edge before the deadline", false)),
                 Some(ms) => {
-                    match tokio::time::timeout(Duration::from_secs_f64(ms / 1e3), edge.client.infer(request, &target.expected)).await {
+                    let exchange = async {
+                        match &edge.plain {
+                            Some(p) => p.infer(&edge.client, cut, request, &target.expected, &link, plan.predicted.edge_ms).await,
+                            None => edge.client.infer(request, &target.expected).await,
+                        }
+                    };
+                    match tokio::time::timeout(Duration::from_secs_f64(ms / 1e3), exchange).await {
                         Ok(r) => r,
                         Err(_) => Err(OffloadError::new(
                             FallbackReason::Timeout,
@@ -1224,7 +1254,21 @@ impl Inner {
         fallback: &mut Option<(FallbackReason, String)>,
     ) -> Result<Plan, SessionError> {
         match self.plan_with(state, link, edge, policy, device, options) {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                if let Some(plain) = self.edge.as_ref().and_then(|e| e.plain.as_ref()) {
+                    if p.offloads() && !plain.serves(p.cut) {
+                        // Only a forced cut gets here: plan_with keeps to the exported cuts.
+                        let detail = format!(
+                            "cut {} is not exported to the plain server, or not ready there (exported: {:?})",
+                            p.cut,
+                            plain.exported()
+                        );
+                        *fallback = Some((FallbackReason::ModelNotServed, detail));
+                        return self.local_plan(state, link, policy, device, "the cut is not served by the plain server");
+                    }
+                }
+                Ok(p)
+            }
             Err(e) if edge.is_some() => {
                 log::warn!("the edge profile is unusable ({e}): planning without the edge");
                 if let Some(link) = &self.edge {
@@ -1255,6 +1299,16 @@ impl Inner {
         device: &DeviceProfile,
         options: &InferOptions,
     ) -> Result<Plan, PlanError> {
+        // A plain OIP server takes the crossing tensors as they are: no Tandem encodings.
+        let plain = self.edge.as_ref().and_then(|e| e.plain.as_ref()).filter(|_| edge.is_some());
+        let fp32_only;
+        let policy = match plain {
+            Some(_) => {
+                fp32_only = Policy { encodings: vec![Encoding::Fp32], ..policy.clone() };
+                &fp32_only
+            }
+            None => policy,
+        };
         let input = PlanInput {
             cuts: self.model.cuts(),
             device,
@@ -1267,6 +1321,23 @@ impl Inner {
             meta: self.meta.as_ref(),
         };
         let mut plan = planner::plan(&input)?;
+        if let (Some(plain), None) = (plain, options.cut) {
+            if plan.offloads() && !plain.serves(plan.cut) {
+                let chosen = plan.cut;
+                match plain.best_exported(&plan, policy.deadline_ms) {
+                    Some(c) => {
+                        force_cut(&mut plan, c, policy);
+                        plan.reason = format!(
+                            "cut {c}: the best exported cut (the planner preferred cut {chosen}, which the plain server does not serve)"
+                        );
+                    }
+                    None => {
+                        plan = self.plan_with(state, link, None, policy, device, &InferOptions::default())?;
+                        plan.reason = plan.reason.replacen("no edge", "no cut the plain server serves beats running here", 1);
+                    }
+                }
+            }
+        }
         if let Some(cut) = options.cut {
             force_cut(&mut plan, cut, policy);
         }
@@ -1390,7 +1461,9 @@ impl Inner {
     /// Starts a background bandwidth probe when the network has no fresh estimate.
     fn maybe_probe(self: &Arc<Self>, state: &PlatformState, policy: &Policy) {
         let Some(edge) = &self.edge else { return };
+        // A plain OIP server has no probe endpoint.
         if !self.config.auto_probe
+            || edge.plain.is_some()
             || edge.lock().verification != Verification::Verified
             || !self.breaker().would_pass(Instant::now())
             || !self.estimator().needs_probe(state, policy.allow_metered)
@@ -1506,6 +1579,9 @@ impl Inner {
     /// Checks the model hash and fetches the profile; updates the edge state.
     async fn check_edge(&self) -> Result<(), (FallbackReason, String)> {
         let edge = self.edge.as_ref().expect("only called with an edge");
+        if let Some(plain) = &edge.plain {
+            return self.check_plain(edge, plain).await;
+        }
         let fail = |e: OffloadError| {
             edge.lock().last_error = Some((e.reason, e.detail.clone()));
             (e.reason, e.detail)
@@ -1528,6 +1604,32 @@ impl Inner {
         }
         self.fetch_profile(edge).await;
         Ok(())
+    }
+
+    /// The model check of a plain OIP server: the manifest's model hash (checked locally) and
+    /// which exported parts the server has ready. Its answer times are round-trip samples.
+    async fn check_plain(&self, edge: &EdgeLink, plain: &PlainLink) -> Result<(), (FallbackReason, String)> {
+        match plain.check(&edge.client).await {
+            Ok(first_byte_ms) => {
+                let state = self.signals.state();
+                let sample =
+                    TransferSample { bytes_up: HTTP_REQUEST_OVERHEAD_BYTES, upload_ms: first_byte_ms, ..Default::default() };
+                self.estimator().record(&state, &sample);
+                let mut s = edge.lock();
+                s.verification = Verification::Verified;
+                s.last_error = None;
+                s.last_refresh = Some(Instant::now());
+                Ok(())
+            }
+            Err(PlainCheckError::Mismatch(served)) => {
+                self.set_mismatch(edge, served.clone());
+                Err((FallbackReason::HashMismatch, self.mismatch_detail(&served)))
+            }
+            Err(PlainCheckError::Offload(e)) => {
+                edge.lock().last_error = Some((e.reason, e.detail.clone()));
+                Err((e.reason, e.detail))
+            }
+        }
     }
 
     /// Fetches the edge's profile; failures keep the previous one (or the estimate).

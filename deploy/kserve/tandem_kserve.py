@@ -32,12 +32,19 @@ logger = logging.getLogger("tandem_kserve")
 class ExportedPart(kserve.Model):
     """The part after one cut, run by ONNX Runtime on the CPU."""
 
-    def __init__(self, name: str, path: str, threads: int):
+    def __init__(self, name: str, path: str, threads: int, cut: dict):
         super().__init__(name)
         self.path = path
         self.threads = threads
+        self.cut = cut
         self.session = None
         self.load()
+
+    def get_input_types(self):
+        return [{"name": t["name"], "datatype": t["dtype"], "shape": t["shape"]} for t in self.cut["inputs"]]
+
+    def get_output_types(self):
+        return [{"name": t["name"], "datatype": t["dtype"], "shape": t["shape"]} for t in self.cut["outputs"]]
 
     def load(self) -> bool:
         opts = ort.SessionOptions()
@@ -88,7 +95,7 @@ def load_repository(repository: str, threads: int):
     for entry in manifest["models"]:
         for cut in entry["cuts"]:
             path = os.path.join(repository, cut["served_name"], "1", "model.onnx")
-            models.append(ExportedPart(cut["served_name"], path, threads))
+            models.append(ExportedPart(cut["served_name"], path, threads, cut))
     if not models:
         raise SystemExit(f"{repository}: the manifest lists no exported cut")
     return models

@@ -94,11 +94,23 @@ fn start_server(args: &Args) -> Result<(Child, String), BoxError> {
     };
     let port = free_port()?;
     let mut cmd = Command::new(&bin);
-    cmd.args(["edge", "--model", &args.model, "--listen", &format!("127.0.0.1:{port}"), "--profile-budget-s", "0"]);
+    cmd.args([
+        "edge",
+        "--model",
+        &args.model,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--profile-budget-s",
+        "0",
+    ]);
     if let Some(n) = args.max_concurrent {
         cmd.args(["--max-concurrent", &n.to_string()]);
     }
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
@@ -113,17 +125,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
     let model = Arc::new(Model::load(&args.model, &LoadOptions::default())?);
-    let name = std::path::Path::new(&args.model).file_stem().and_then(|s| s.to_str()).ok_or("model file name")?.to_string();
+    let name = std::path::Path::new(&args.model)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("model file name")?
+        .to_string();
     let exec = Executor::new(model.clone());
     // The model's real test input when the repository has one.
-    let testdata = std::path::Path::new(&args.model).with_file_name("testdata").join(format!("{name}_input.npy"));
+    let testdata =
+        std::path::Path::new(&args.model).with_file_name("testdata").join(format!("{name}_input.npy"));
     let input = match npy::read_npy(&testdata, &model.inputs()[0].name) {
         Ok(t) if model.inputs().len() == 1 => vec![t],
         _ => check::seeded_inputs(model.inputs()),
     };
     let crossing = exec.run_before(args.cut, &input)?;
-    let encoded = crossing.iter().map(|t| encoding::encode(t, args.encoding)).collect::<Result<Vec<_>, _>>()?;
-    let options = RequestOptions { model_hash: Some(model.hash().into()), binary_outputs: true, ..Default::default() };
+    let encoded =
+        crossing.iter().map(|t| encoding::encode(t, args.encoding)).collect::<Result<Vec<_>, _>>()?;
+    let options =
+        RequestOptions { model_hash: Some(model.hash().into()), binary_outputs: true, ..Default::default() };
     let body = wire::encode_infer_request(&encoded, &options);
     let header_len = body.header_len.ok_or("binary request")?;
     let payload = bytes::Bytes::from(body.body);
@@ -205,7 +224,15 @@ async fn main() -> Result<(), BoxError> {
     latencies.sort_by(f64::total_cmp);
     let total_errors: u64 = errors.values().sum();
     let cut = model.cut(args.cut)?;
-    println!("model {name} cut {} ({} tensors, {} bytes as {}), {} clients, {:.1} s", args.cut, cut.tensors.len(), payload.len() - header_len, args.encoding, args.clients, elapsed);
+    println!(
+        "model {name} cut {} ({} tensors, {} bytes as {}), {} clients, {:.1} s",
+        args.cut,
+        cut.tensors.len(),
+        payload.len() - header_len,
+        args.encoding,
+        args.clients,
+        elapsed
+    );
     println!("requests   {} ok, {} errors {:?}", latencies.len(), total_errors, errors);
     println!("throughput {:.1} req/s", latencies.len() as f64 / elapsed);
     println!(

@@ -150,10 +150,9 @@ impl EdgeError {
             EdgeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             EdgeError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             EdgeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            EdgeError::Internal(_)
-            | EdgeError::Config(_)
-            | EdgeError::Io { .. }
-            | EdgeError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            EdgeError::Internal(_) | EdgeError::Config(_) | EdgeError::Io { .. } | EdgeError::Bind { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

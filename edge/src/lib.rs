@@ -239,8 +239,11 @@ impl EdgeServerBuilder {
         let config = self;
         let files = config.model_list()?;
         let token = read_secret(config.token.clone(), config.token_file.as_deref(), "token")?;
-        let upstream_token =
-            read_secret(config.upstream_token.clone(), config.upstream_token_file.as_deref(), "upstream token")?;
+        let upstream_token = read_secret(
+            config.upstream_token.clone(),
+            config.upstream_token_file.as_deref(),
+            "upstream token",
+        )?;
         let upstream = match &config.upstream {
             None => None,
             Some(url) => {
@@ -284,8 +287,9 @@ impl EdgeServerBuilder {
             upstream,
         });
 
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
         let local = listener.local_addr().map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let signal = async move {
@@ -345,7 +349,11 @@ impl EdgeServerBuilder {
 
     /// Runs the server on a runtime of its own until SIGINT or SIGTERM, then shuts down
     /// gracefully: what `tandem edge` does. `on_ready` sees the server once it listens.
-    pub fn serve_until_signal(self, addr: &str, on_ready: impl FnOnce(&RunningEdge)) -> Result<(), EdgeError> {
+    pub fn serve_until_signal(
+        self,
+        addr: &str,
+        on_ready: impl FnOnce(&RunningEdge),
+    ) -> Result<(), EdgeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -381,12 +389,17 @@ impl EdgeServerBuilder {
             files.push((name, path.clone()));
         }
         if files.is_empty() {
-            return Err(EdgeError::Config("no models to serve: give a models directory or model files".into()));
+            return Err(EdgeError::Config(
+                "no models to serve: give a models directory or model files".into(),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (name, path) in &files {
             if !names.insert(name) {
-                return Err(EdgeError::Config(format!("two models are named `{name}` (one is {})", path.display())));
+                return Err(EdgeError::Config(format!(
+                    "two models are named `{name}` (one is {})",
+                    path.display()
+                )));
             }
             if name.is_empty() || name.contains('/') {
                 return Err(EdgeError::Config(format!("`{name}` is not a usable model name")));
@@ -432,8 +445,14 @@ fn load_models(
         .into_iter()
         .map(|(name, path)| {
             let model = Arc::new(Model::load(&path, &LoadOptions::default())?);
-            let budget = cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
-            log::info!("model name={name} path={} hash={} cuts={}", path.display(), model.hash(), model.cuts().len());
+            let budget =
+                cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
+            log::info!(
+                "model name={name} path={} hash={} cuts={}",
+                path.display(),
+                model.hash(),
+                model.cuts().len()
+            );
             let exec = Arc::new(Executor::with_budget(model.clone(), budget));
             let engine = engine::build(choice, &exec, ort)?;
             Ok((name, model, exec, engine))

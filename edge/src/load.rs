@@ -99,8 +99,7 @@ impl Load {
     /// Waits for a compute slot; returns it with the time waited in milliseconds.
     pub(crate) async fn slot(&self, ticket: Ticket) -> (Slot, f64) {
         let start = Instant::now();
-        let permit =
-            self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
+        let permit = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
         self.running.fetch_add(1, Ordering::SeqCst);
         let waited_ms = start.elapsed().as_secs_f64() * 1e3;
         if let Ok(mut avg) = self.queue_wait_ms.lock() {

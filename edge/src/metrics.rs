@@ -122,7 +122,12 @@ impl Metrics {
         let header = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        header(&mut out, "tandem_edge_http_requests_total", "counter", "HTTP requests by endpoint and status.");
+        header(
+            &mut out,
+            "tandem_edge_http_requests_total",
+            "counter",
+            "HTTP requests by endpoint and status.",
+        );
         if let Ok(m) = self.http.lock() {
             for ((endpoint, status), n) in m.iter() {
                 let _ = writeln!(
@@ -132,7 +137,12 @@ impl Metrics {
                 );
             }
         }
-        header(&mut out, "tandem_edge_infer_requests_total", "counter", "Inference requests by model and status.");
+        header(
+            &mut out,
+            "tandem_edge_infer_requests_total",
+            "counter",
+            "Inference requests by model and status.",
+        );
         if let Ok(m) = self.infer.lock() {
             for ((model, status), n) in m.iter() {
                 let _ = writeln!(
@@ -143,8 +153,16 @@ impl Metrics {
             }
         }
         for (name, help, map) in [
-            ("tandem_edge_infer_duration_seconds", "Inference request time, body read to response.", &self.infer_seconds),
-            ("tandem_edge_compute_duration_seconds", "Time running the model part of a request.", &self.compute_seconds),
+            (
+                "tandem_edge_infer_duration_seconds",
+                "Inference request time, body read to response.",
+                &self.infer_seconds,
+            ),
+            (
+                "tandem_edge_compute_duration_seconds",
+                "Time running the model part of a request.",
+                &self.compute_seconds,
+            ),
         ] {
             header(&mut out, name, "histogram", help);
             if let Ok(m) = map.lock() {
@@ -153,28 +171,59 @@ impl Metrics {
                 }
             }
         }
-        header(&mut out, "tandem_edge_queue_wait_seconds", "histogram", "Time requests waited for a compute slot.");
+        header(
+            &mut out,
+            "tandem_edge_queue_wait_seconds",
+            "histogram",
+            "Time requests waited for a compute slot.",
+        );
         if let Ok(h) = self.queue_seconds.lock() {
             h.render(&mut out, "tandem_edge_queue_wait_seconds", "");
         }
-        header(&mut out, "tandem_edge_input_tensors_total", "counter", "Input tensors received, by wire encoding.");
+        header(
+            &mut out,
+            "tandem_edge_input_tensors_total",
+            "counter",
+            "Input tensors received, by wire encoding.",
+        );
         if let Ok(m) = self.inputs_by_encoding.lock() {
             for (encoding, n) in m.iter() {
                 let _ = writeln!(out, "tandem_edge_input_tensors_total{{encoding=\"{encoding}\"}} {n}");
             }
         }
-        header(&mut out, "tandem_edge_upstream_requests_total", "counter", "Requests forwarded upstream, by outcome.");
+        header(
+            &mut out,
+            "tandem_edge_upstream_requests_total",
+            "counter",
+            "Requests forwarded upstream, by outcome.",
+        );
         if let Ok(m) = self.upstream.lock() {
             for (outcome, n) in m.iter() {
-                let _ = writeln!(out, "tandem_edge_upstream_requests_total{{outcome=\"{}\"}} {n}", label(outcome));
+                let _ = writeln!(
+                    out,
+                    "tandem_edge_upstream_requests_total{{outcome=\"{}\"}} {n}",
+                    label(outcome)
+                );
             }
         }
         for (name, help, value) in [
-            ("tandem_edge_infer_received_bytes_total", "Bytes of inference request bodies.", &self.bytes_received),
+            (
+                "tandem_edge_infer_received_bytes_total",
+                "Bytes of inference request bodies.",
+                &self.bytes_received,
+            ),
             ("tandem_edge_infer_sent_bytes_total", "Bytes of inference response bodies.", &self.bytes_sent),
-            ("tandem_edge_probe_received_bytes_total", "Bytes absorbed by POST /v2/probe.", &self.probe_bytes_received),
+            (
+                "tandem_edge_probe_received_bytes_total",
+                "Bytes absorbed by POST /v2/probe.",
+                &self.probe_bytes_received,
+            ),
             ("tandem_edge_probe_sent_bytes_total", "Bytes sent by GET /v2/probe.", &self.probe_bytes_sent),
-            ("tandem_edge_panics_total", "Model runs that panicked (bugs; the server survived).", &self.panics),
+            (
+                "tandem_edge_panics_total",
+                "Model runs that panicked (bugs; the server survived).",
+                &self.panics,
+            ),
         ] {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
@@ -193,11 +242,26 @@ impl Metrics {
         }
         header(&mut out, "tandem_edge_part_cache_builds_total", "counter", "Model parts built, by model.");
         for (model, s) in caches {
-            let _ = writeln!(out, "tandem_edge_part_cache_builds_total{{model=\"{}\"}} {}", label(model), s.builds);
+            let _ = writeln!(
+                out,
+                "tandem_edge_part_cache_builds_total{{model=\"{}\"}} {}",
+                label(model),
+                s.builds
+            );
         }
-        header(&mut out, "tandem_edge_part_cache_evictions_total", "counter", "Model parts dropped from the cache, by model.");
+        header(
+            &mut out,
+            "tandem_edge_part_cache_evictions_total",
+            "counter",
+            "Model parts dropped from the cache, by model.",
+        );
         for (model, s) in caches {
-            let _ = writeln!(out, "tandem_edge_part_cache_evictions_total{{model=\"{}\"}} {}", label(model), s.evictions);
+            let _ = writeln!(
+                out,
+                "tandem_edge_part_cache_evictions_total{{model=\"{}\"}} {}",
+                label(model),
+                s.evictions
+            );
         }
         out
     }
@@ -215,7 +279,10 @@ mod tests {
         m.http_request("/v2/models/{model}/infer", 200);
         let load = LoadSnapshot { in_flight: 1, queued: 2, capacity: 2, max_queued: 8, queue_wait_ms: 0.0 };
         let text = m.render(&load, &[]);
-        assert!(text.contains("tandem_edge_infer_requests_total{model=\"a\\\"b\",status=\"200\"} 2"), "{text}");
+        assert!(
+            text.contains("tandem_edge_infer_requests_total{model=\"a\\\"b\",status=\"200\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{model=\"a\\\"b\",le=\"0.005\"} 1"));
         assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{model=\"a\\\"b\",le=\"10\"} 1"));
         assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{model=\"a\\\"b\",le=\"+Inf\"} 2"));

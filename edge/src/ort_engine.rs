@@ -35,7 +35,8 @@ fn environment(options: &OrtOptions) -> Result<Environment, EdgeError> {
         let builder = ort::init_from(&path).map_err(|e| {
             format!("loading ONNX Runtime from {} (set ORT_DYLIB_PATH or --ort-dylib): {e}", path.display())
         })?;
-        let env = builder.with_name("tandem-edge").build().map_err(|e| format!("starting ONNX Runtime: {e}"))?;
+        let env =
+            builder.with_name("tandem-edge").build().map_err(|e| format!("starting ONNX Runtime: {e}"))?;
         log::info!("onnxruntime library={} {}", path.display(), ort::info().lines().next().unwrap_or(""));
         Ok(env)
     });
@@ -71,7 +72,13 @@ impl OrtEngine {
             return Err(EdgeError::Config("ONNX Runtime needs at least one thread per run".into()));
         }
         let env = environment(options)?;
-        Ok(OrtEngine { model, env, options: options.clone(), budget_bytes, cache: Mutex::new(Cache::default()) })
+        Ok(OrtEngine {
+            model,
+            env,
+            options: options.clone(),
+            budget_bytes,
+            cache: Mutex::new(Cache::default()),
+        })
     }
 
     fn build(&self, from: usize, to: usize) -> tandem_core::Result<OrtPart> {
@@ -96,14 +103,21 @@ impl OrtEngine {
             let session = part.new_session()?;
             part.give_back(session);
         }
-        log::debug!("built onnxruntime part {from}..{to} (last {last}) in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+        log::debug!(
+            "built onnxruntime part {from}..{to} (last {last}) in {:.1} ms",
+            start.elapsed().as_secs_f64() * 1e3
+        );
         Ok(part)
     }
 }
 
 /// What the part between two cuts reads and produces (the model's inputs and outputs at the
 /// ends), as `Model::between_proto` extracts it.
-fn between_specs(model: &Model, from: usize, to: usize) -> tandem_core::Result<(Vec<TensorSpec>, Vec<TensorSpec>)> {
+fn between_specs(
+    model: &Model,
+    from: usize,
+    to: usize,
+) -> tandem_core::Result<(Vec<TensorSpec>, Vec<TensorSpec>)> {
     let start = model.cut(from)?;
     let end = model.cut(to)?;
     if from > to {
@@ -215,7 +229,13 @@ impl RunPart for OrtPart {
         }
         let values = ordered
             .iter()
-            .map(|t| Ok((t.name.clone(), to_ort(t).map_err(|e| engine_error(format!("passing `{}` to {}", t.name, self.what), e))?)))
+            .map(|t| {
+                Ok((
+                    t.name.clone(),
+                    to_ort(t)
+                        .map_err(|e| engine_error(format!("passing `{}` to {}", t.name, self.what), e))?,
+                ))
+            })
             .collect::<tandem_core::Result<Vec<(String, DynValue)>>>()?;
         let mut session = self.take()?;
         let result = match session.run(values) {
@@ -223,8 +243,12 @@ impl RunPart for OrtPart {
                 .outputs
                 .iter()
                 .map(|spec| match outputs.get(&spec.name) {
-                    Some(v) => from_ort(spec, v).map_err(|e| engine_error(format!("reading `{}` from {}", spec.name, self.what), e)),
-                    None => Err(engine_error(format!("running {}", self.what), format!("output `{}` is missing", spec.name))),
+                    Some(v) => from_ort(spec, v)
+                        .map_err(|e| engine_error(format!("reading `{}` from {}", spec.name, self.what), e)),
+                    None => Err(engine_error(
+                        format!("running {}", self.what),
+                        format!("output `{}` is missing", spec.name),
+                    )),
                 })
                 .collect(),
             Err(e) => Err(engine_error(format!("running {}", self.what), e)),
@@ -246,10 +270,17 @@ fn to_ort(t: &NamedTensor) -> Result<DynValue, String> {
         DType::Fp64 => Tensor::from_array((shape, values(&t.data, f64::from_le_bytes))).map(|v| v.into_dyn()),
         DType::Int8 => Tensor::from_array((shape, values(&t.data, i8::from_le_bytes))).map(|v| v.into_dyn()),
         DType::Uint8 => Tensor::from_array((shape, t.data.clone())).map(|v| v.into_dyn()),
-        DType::Int16 => Tensor::from_array((shape, values(&t.data, i16::from_le_bytes))).map(|v| v.into_dyn()),
-        DType::Int32 => Tensor::from_array((shape, values(&t.data, i32::from_le_bytes))).map(|v| v.into_dyn()),
-        DType::Int64 => Tensor::from_array((shape, values(&t.data, i64::from_le_bytes))).map(|v| v.into_dyn()),
-        DType::Bool => Tensor::from_array((shape, t.data.iter().map(|b| *b != 0).collect::<Vec<bool>>())).map(|v| v.into_dyn()),
+        DType::Int16 => {
+            Tensor::from_array((shape, values(&t.data, i16::from_le_bytes))).map(|v| v.into_dyn())
+        }
+        DType::Int32 => {
+            Tensor::from_array((shape, values(&t.data, i32::from_le_bytes))).map(|v| v.into_dyn())
+        }
+        DType::Int64 => {
+            Tensor::from_array((shape, values(&t.data, i64::from_le_bytes))).map(|v| v.into_dyn())
+        }
+        DType::Bool => Tensor::from_array((shape, t.data.iter().map(|b| *b != 0).collect::<Vec<bool>>()))
+            .map(|v| v.into_dyn()),
         DType::Fp16 => return Err("FP16 tensors are not supported by the ONNX Runtime engine".into()),
     };
     value.map_err(|e| e.to_string())
@@ -261,7 +292,10 @@ fn from_ort(spec: &TensorSpec, value: &DynValue) -> Result<NamedTensor, String> 
         f: fn(T) -> [u8; N],
     ) -> Result<(Vec<usize>, Vec<u8>), String> {
         let (shape, data) = value.try_extract_tensor::<T>().map_err(|e| e.to_string())?;
-        let shape = shape.iter().map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d}"))).collect::<Result<_, _>>()?;
+        let shape = shape
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d}")))
+            .collect::<Result<_, _>>()?;
         Ok((shape, data.iter().flat_map(|v| f(*v)).collect()))
     }
     let (shape, data) = match spec.dtype {

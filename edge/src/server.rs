@@ -65,9 +65,7 @@ impl AppState {
 
 /// The router of every endpoint. Health endpoints are open; the others need the token.
 pub(crate) fn router(state: Shared) -> Router {
-    let open = Router::new()
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready));
+    let open = Router::new().route("/v2/health/live", get(live)).route("/v2/health/ready", get(ready));
     let protected = Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/models/{model}", get(model_metadata))
@@ -202,7 +200,10 @@ fn model_metadata_of(state: &AppState, name: &str) -> Result<Json<Value>, EdgeEr
     })))
 }
 
-async fn model_metadata(State(state): State<Shared>, ModelName(name): ModelName) -> Result<Json<Value>, EdgeError> {
+async fn model_metadata(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+) -> Result<Json<Value>, EdgeError> {
     model_metadata_of(&state, &name)
 }
 
@@ -218,7 +219,10 @@ fn model_ready_of(state: &AppState, name: &str) -> Result<Json<Value>, EdgeError
     Ok(Json(json!({ "name": name, "ready": true })))
 }
 
-async fn model_ready(State(state): State<Shared>, ModelName(name): ModelName) -> Result<Json<Value>, EdgeError> {
+async fn model_ready(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+) -> Result<Json<Value>, EdgeError> {
     model_ready_of(&state, &name)
 }
 
@@ -258,10 +262,8 @@ fn check_content_encoding(headers: &HeaderMap) -> Result<(), EdgeError> {
 /// Reads the whole body, refusing more than `limit` bytes (early, from Content-Length, when
 /// the client declares it).
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, EdgeError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
     }
@@ -299,7 +301,12 @@ async fn run_blocking<T: Send + 'static>(
     }
 }
 
-async fn infer(State(state): State<Shared>, ModelName(name): ModelName, headers: HeaderMap, body: Body) -> Response {
+async fn infer(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     infer_and_account(state, name, headers, body).await
 }
 
@@ -336,7 +343,12 @@ struct Computed {
     compute_ms: f64,
 }
 
-async fn infer_model(state: &Shared, name: &str, headers: HeaderMap, body: Body) -> Result<Response, EdgeError> {
+async fn infer_model(
+    state: &Shared,
+    name: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, EdgeError> {
     let start = Instant::now();
     let served = state.model(name)?.clone();
     check_content_encoding(&headers)?;
@@ -346,9 +358,10 @@ async fn infer_model(state: &Shared, name: &str, headers: HeaderMap, body: Body)
         .await
         .map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
     let received = body.len();
-    let (response, sent) = tokio::time::timeout_at(deadline, compute_and_respond(state, served, headers, body, start))
-        .await
-        .map_err(|_| EdgeError::Timeout { timeout_ms })??;
+    let (response, sent) =
+        tokio::time::timeout_at(deadline, compute_and_respond(state, served, headers, body, start))
+            .await
+            .map_err(|_| EdgeError::Timeout { timeout_ms })??;
     state.metrics.bytes(received, sent);
     Ok(response)
 }
@@ -402,12 +415,23 @@ async fn compute_and_respond(
             if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
                 parameters.insert(param::UPSTREAM_COMPUTE_MS.into(), ms.clone());
             }
-            log::debug!("upstream url={} model={} cut={k} ms={:.2}", upstream.url(), served.name, forwarded.round_trip_ms);
+            log::debug!(
+                "upstream url={} model={} cut={k} ms={:.2}",
+                upstream.url(),
+                served.name,
+                forwarded.round_trip_ms
+            );
             forwarded.response.outputs
         }
         _ => outputs,
     };
-    let encoded = wire::encode_infer_response(&served.name, request.id.as_deref(), &outputs, &request.outputs, &parameters)?;
+    let encoded = wire::encode_infer_response(
+        &served.name,
+        request.id.as_deref(),
+        &outputs,
+        &request.outputs,
+        &parameters,
+    )?;
     log::debug!(
         "infer model={} cut={} status=200 queue_ms={queue_ms:.2} compute_ms={compute_ms:.2} total_ms={:.2} bytes_out={}",
         served.name,
@@ -430,13 +454,15 @@ async fn compute_and_respond(
     Ok((response, sent))
 }
 
-async fn probe_upload(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Result<Json<Value>, EdgeError> {
+async fn probe_upload(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, EdgeError> {
     let start = Instant::now();
     let limit = state.body_limit_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
     }
@@ -456,7 +482,9 @@ async fn probe_upload(State(state): State<Shared>, headers: HeaderMap, body: Bod
         Ok(())
     };
     let timeout_ms = state.request_timeout.as_millis() as u64;
-    tokio::time::timeout(state.request_timeout, read).await.map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
+    tokio::time::timeout(state.request_timeout, read)
+        .await
+        .map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
     state.metrics.probe_bytes(received, 0);
     Ok(Json(json!({ "received_bytes": received, "server_ms": ms_since(start) })))
 }
@@ -477,7 +505,9 @@ async fn probe_download(
         query.map_err(|e| EdgeError::bad(format!("GET /v2/probe needs ?bytes=N: {e}")))?;
     let limit = state.body_limit_bytes as u64;
     if bytes > limit {
-        return Err(EdgeError::bad(format!("probe of {bytes} bytes asked; this server sends at most {limit}")));
+        return Err(EdgeError::bad(format!(
+            "probe of {bytes} bytes asked; this server sends at most {limit}"
+        )));
     }
     state.metrics.probe_bytes(0, bytes as usize);
     let chunks = (0..bytes.div_ceil(ZEROS.len() as u64)).map(move |i| {

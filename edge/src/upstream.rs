@@ -26,7 +26,11 @@ pub(crate) struct Forwarded {
 impl Upstream {
     /// A client for the server at `url` (`http://` or `https://`, no path), trusting the
     /// system's web PKI roots plus `root_cert_pem` if given.
-    pub(crate) fn new(url: &str, token: Option<String>, root_cert_pem: Option<&[u8]>) -> Result<Upstream, EdgeError> {
+    pub(crate) fn new(
+        url: &str,
+        token: Option<String>,
+        root_cert_pem: Option<&[u8]>,
+    ) -> Result<Upstream, EdgeError> {
         let url = url.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(EdgeError::Config(format!("upstream `{url}` must start with http:// or https://")));
@@ -55,12 +59,13 @@ impl Upstream {
         crossing: &[NamedTensor],
     ) -> Result<Forwarded, EdgeError> {
         let failed = |reason: String| EdgeError::Upstream { url: self.url.clone(), reason };
-        let inputs = crossing
-            .iter()
-            .map(|t| encoding::encode(t, Encoding::Fp32))
-            .collect::<Result<Vec<_>, _>>()?;
-        let options =
-            RequestOptions { model_hash: Some(model_hash.into()), binary_outputs: true, ..Default::default() };
+        let inputs =
+            crossing.iter().map(|t| encoding::encode(t, Encoding::Fp32)).collect::<Result<Vec<_>, _>>()?;
+        let options = RequestOptions {
+            model_hash: Some(model_hash.into()),
+            binary_outputs: true,
+            ..Default::default()
+        };
         let body = wire::encode_infer_request(&inputs, &options);
         let mut request = self
             .client

@@ -272,10 +272,8 @@ pub fn decode_infer_request(
     let mut inputs = Vec::with_capacity(request.inputs.len());
     let mut encodings = Vec::with_capacity(request.inputs.len());
     for input in request.inputs {
-        let expected = spec.cuts[cut]
-            .iter()
-            .find(|t| t.name == input.name)
-            .expect("the cut was chosen by these names");
+        let expected =
+            spec.cuts[cut].iter().find(|t| t.name == input.name).expect("the cut was chosen by these names");
         let (tensor, encoding) = decode_input(input, expected, &mut binary, json_len.is_some())?;
         inputs.push(tensor);
         encodings.push(encoding);
@@ -323,7 +321,9 @@ fn decode_input(
     let encoding = match params.get(param::ENCODING) {
         None => Encoding::Fp32,
         Some(v) => v.as_str().and_then(Encoding::from_wire_name).ok_or_else(|| {
-            EdgeError::bad(format!("{what}: `tandem_encoding` must be \"fp32\", \"fp16\" or \"int8\", got {v}"))
+            EdgeError::bad(format!(
+                "{what}: `tandem_encoding` must be \"fp32\", \"fp16\" or \"int8\", got {v}"
+            ))
         })?,
     };
     if encoding != Encoding::Fp32 && expected.dtype != DType::Fp32 {
@@ -357,9 +357,8 @@ fn decode_input(
     };
 
     let wire_dtype = if expected.dtype == DType::Fp32 { encoding.wire_dtype() } else { expected.dtype };
-    let dtype = DType::from_wire_name(&input.datatype).ok_or_else(|| {
-        EdgeError::bad(format!("{what}: datatype `{}` is not supported", input.datatype))
-    })?;
+    let dtype = DType::from_wire_name(&input.datatype)
+        .ok_or_else(|| EdgeError::bad(format!("{what}: datatype `{}` is not supported", input.datatype)))?;
     if dtype != wire_dtype {
         return Err(tandem_core::Error::DType {
             tensor: name,
@@ -442,15 +441,18 @@ fn json_to_bytes(what: &str, data: &Value, dtype: DType, elements: usize) -> Res
             continue;
         }
         if count == elements {
-            return Err(EdgeError::bad(format!("{what}: `data` has more than the {elements} elements of its shape")));
+            return Err(EdgeError::bad(format!(
+                "{what}: `data` has more than the {elements} elements of its shape"
+            )));
         }
-        push_element(&mut out, v, dtype).map_err(|reason| {
-            EdgeError::bad(format!("{what}: data element {count} ({v}) {reason}"))
-        })?;
+        push_element(&mut out, v, dtype)
+            .map_err(|reason| EdgeError::bad(format!("{what}: data element {count} ({v}) {reason}")))?;
         count += 1;
     }
     if count != elements {
-        return Err(EdgeError::bad(format!("{what}: `data` has {count} elements, its shape needs {elements}")));
+        return Err(EdgeError::bad(format!(
+            "{what}: `data` has {count} elements, its shape needs {elements}"
+        )));
     }
     Ok(out)
 }
@@ -496,7 +498,9 @@ fn requested_outputs(
 ) -> Result<Vec<RequestedOutput>, EdgeError> {
     let binary_default = match params.get(param::BINARY_DATA_OUTPUT) {
         None => false,
-        Some(v) => v.as_bool().ok_or_else(|| EdgeError::bad("parameter `binary_data_output` must be true or false"))?,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| EdgeError::bad("parameter `binary_data_output` must be true or false"))?,
     };
     let Some(requested) = requested else {
         return Ok(spec
@@ -549,7 +553,8 @@ impl Serialize for JsonData<'_> {
         macro_rules! each {
             ($ty:ty, $size:expr, $conv:expr) => {
                 for c in t.data.chunks_exact($size) {
-                    let v = <$ty>::from_le_bytes(c.try_into().expect("chunks_exact yields chunks of this size"));
+                    let v =
+                        <$ty>::from_le_bytes(c.try_into().expect("chunks_exact yields chunks of this size"));
                     seq.serialize_element(&$conv(v))?;
                 }
             };
@@ -599,7 +604,11 @@ struct ResponseOut<'a> {
 }
 
 /// Writes JSON `tensors`, with the data of those marked binary appended after the JSON.
-fn encode_tensors<'a>(tensors: &[(&'a NamedTensor, bool)], extra: &Map<String, Value>, per_tensor: &[Map<String, Value>]) -> (Vec<TensorOut<'a>>, Vec<&'a [u8]>) {
+fn encode_tensors<'a>(
+    tensors: &[(&'a NamedTensor, bool)],
+    extra: &Map<String, Value>,
+    per_tensor: &[Map<String, Value>],
+) -> (Vec<TensorOut<'a>>, Vec<&'a [u8]>) {
     let mut binary = vec![];
     let out = tensors
         .iter()
@@ -645,16 +654,15 @@ pub fn encode_infer_response(
     requested: &[RequestedOutput],
     parameters: &Map<String, Value>,
 ) -> Result<EncodedBody, EdgeError> {
-    let tensors = requested
-        .iter()
-        .map(|r| {
-            outputs
-                .iter()
-                .find(|o| o.name == r.name)
-                .map(|o| (o, r.binary))
-                .ok_or_else(|| EdgeError::Internal(format!("the model did not produce output `{}`", r.name)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let tensors =
+        requested
+            .iter()
+            .map(|r| {
+                outputs.iter().find(|o| o.name == r.name).map(|o| (o, r.binary)).ok_or_else(|| {
+                    EdgeError::Internal(format!("the model did not produce output `{}`", r.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
     let empty = vec![Map::new(); tensors.len()];
     let (outputs, binary) = encode_tensors(&tensors, &Map::new(), &empty);
     let json = serde_json::to_vec(&ResponseOut { model_name, model_version: "1", id, parameters, outputs })
@@ -756,12 +764,15 @@ pub fn decode_infer_response(header_len: Option<usize>, body: &[u8]) -> Result<I
         .into_iter()
         .map(|o| {
             let what = format!("output `{}`", o.name);
-            let dtype = DType::from_wire_name(&o.datatype)
-                .ok_or_else(|| EdgeError::bad(format!("{what}: datatype `{}` is not supported", o.datatype)))?;
+            let dtype = DType::from_wire_name(&o.datatype).ok_or_else(|| {
+                EdgeError::bad(format!("{what}: datatype `{}` is not supported", o.datatype))
+            })?;
             let shape = o
                 .shape
                 .iter()
-                .map(|&d| usize::try_from(d).map_err(|_| EdgeError::bad(format!("{what}: negative dimension"))))
+                .map(|&d| {
+                    usize::try_from(d).map_err(|_| EdgeError::bad(format!("{what}: negative dimension")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let elements = shape
                 .iter()
@@ -780,7 +791,11 @@ pub fn decode_infer_response(header_len: Option<usize>, body: &[u8]) -> Result<I
                     mine.to_vec()
                 }
                 (None, Some(data)) => json_to_bytes(&what, &data, dtype, elements)?,
-                _ => return Err(EdgeError::bad(format!("{what}: needs exactly one of data and binary_data_size"))),
+                _ => {
+                    return Err(EdgeError::bad(format!(
+                        "{what}: needs exactly one of data and binary_data_size"
+                    )))
+                }
             };
             Ok(NamedTensor::new(o.name, dtype, shape, data)?)
         })
@@ -868,21 +883,54 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let cases = [
-            (serde_json::json!({"inputs": [{"name": "y", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}), "unknown tensor `y`"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}), "shape [1, 4]"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT8", "data": [1, 2, 3]}]}), "expected FP32"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}]}), "has 2 elements"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, "a", 3]}]}), "is not a number"),
+            (
+                serde_json::json!({"inputs": [{"name": "y", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
+                "unknown tensor `y`",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
+                "shape [1, 4]",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT8", "data": [1, 2, 3]}]}),
+                "expected FP32",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}]}),
+                "has 2 elements",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, "a", 3]}]}),
+                "is not a number",
+            ),
             (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32"}]}), "neither"),
-            (serde_json::json!({"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "data": [1, 2]}]}), "not the tensors crossing any cut"),
+            (
+                serde_json::json!({"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "data": [1, 2]}]}),
+                "not the tensors crossing any cut",
+            ),
             (serde_json::json!({"parameters": {"tandem_model_hash": "ff"}, "inputs": []}), "hash mismatch"),
-            (serde_json::json!({"parameters": {"tandem_modelhash": "ab12"}, "inputs": []}), "unknown parameter `tandem_modelhash`"),
-            (serde_json::json!({"inputs": [
+            (
+                serde_json::json!({"parameters": {"tandem_modelhash": "ab12"}, "inputs": []}),
+                "unknown parameter `tandem_modelhash`",
+            ),
+            (
+                serde_json::json!({"inputs": [
                 {"name": "a", "shape": [2], "datatype": "FP32", "data": [1, 2]},
-                {"name": "b", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}), "required with the tensors of cut 1"),
-            (serde_json::json!({"parameters": {"tandem_upstream_cut": 0}, "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}), "must be a cut after"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "outputs": [{"name": "nope"}]}), "unknown tensor `nope`"),
-            (serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3], "parameters": {"tandem_encoding": "int8"}}]}), "needs numbers `tandem_scale`"),
+                {"name": "b", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}),
+                "required with the tensors of cut 1",
+            ),
+            (
+                serde_json::json!({"parameters": {"tandem_upstream_cut": 0}, "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
+                "must be a cut after",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "outputs": [{"name": "nope"}]}),
+                "unknown tensor `nope`",
+            ),
+            (
+                serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3], "parameters": {"tandem_encoding": "int8"}}]}),
+                "needs numbers `tandem_scale`",
+            ),
             (serde_json::json!({"inputs": {}}), "malformed inference request JSON"),
         ];
         for (request, expected) in cases {
@@ -919,10 +967,11 @@ mod tests {
         params.insert(param::CUT.into(), 3.into());
         for binary in [false, true] {
             let requested = [RequestedOutput { name: "out".into(), binary }];
-            let enc = encode_infer_response("m", Some("id"), std::slice::from_ref(&out), &requested, &params).unwrap();
+            let enc = encode_infer_response("m", Some("id"), std::slice::from_ref(&out), &requested, &params)
+                .unwrap();
             assert_eq!(enc.header_len.is_some(), binary);
             let dec = decode_infer_response(enc.header_len, &enc.body).unwrap();
-            assert_eq!(dec.outputs, [out.clone()]);
+            assert_eq!(dec.outputs, std::slice::from_ref(&out));
             assert_eq!(dec.parameters[param::CUT], 3);
             assert_eq!(dec.id.as_deref(), Some("id"));
         }
@@ -932,11 +981,10 @@ mod tests {
     fn encoded_requests_decode_to_what_was_encoded() {
         let a = NamedTensor::from_f32("a", vec![2], &[1.0, -1.0]).unwrap();
         let b = NamedTensor::from_f32("b", vec![1, 2], &[0.25, 4.0]).unwrap();
-        let inputs = [
-            encoding::encode(&a, Encoding::Int8).unwrap(),
-            encoding::encode(&b, Encoding::Fp16).unwrap(),
-        ];
-        let options = RequestOptions { model_hash: Some("ab12".into()), upstream_cut: Some(2), ..Default::default() };
+        let inputs =
+            [encoding::encode(&a, Encoding::Int8).unwrap(), encoding::encode(&b, Encoding::Fp16).unwrap()];
+        let options =
+            RequestOptions { model_hash: Some("ab12".into()), upstream_cut: Some(2), ..Default::default() };
         let enc = encode_infer_request(&inputs, &options);
         let r = decode_infer_request(&headers(enc.header_len), &enc.body, &spec()).unwrap();
         assert_eq!((r.cut, r.upstream_cut), (1, Some(2)));
@@ -947,7 +995,10 @@ mod tests {
     fn fp32_request(values: &[f32], binary: bool) -> (HeaderMap, Vec<u8>) {
         if binary {
             let t = NamedTensor::from_f32("x", vec![1, 3], values).unwrap();
-            let enc = encode_infer_request(&[encoding::encode(&t, Encoding::Fp32).unwrap()], &RequestOptions::default());
+            let enc = encode_infer_request(
+                &[encoding::encode(&t, Encoding::Fp32).unwrap()],
+                &RequestOptions::default(),
+            );
             (headers(enc.header_len), enc.body)
         } else {
             let json = serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": values}]});

@@ -22,7 +22,15 @@ async fn tiny_resnet_whole_and_cuts_match_local_execution_exactly() {
         assert!(local.model().cut(cut).is_ok());
         let crossing = local.run_before(cut, &input).expect("before");
         let want = local.run_after(cut, &crossing).expect("after");
-        let reply = infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &hashed("tiny_resnet"), None).await;
+        let reply = infer_binary(
+            &client,
+            &edge,
+            "tiny_resnet",
+            &encode_all(&crossing, Encoding::Fp32),
+            &hashed("tiny_resnet"),
+            None,
+        )
+        .await;
         let got = reply.decode();
         assert_exact(&got.outputs, &want, &format!("cut {cut}"));
         assert_eq!(got.parameters[param::CUT], cut, "cut {cut}");
@@ -31,9 +39,11 @@ async fn tiny_resnet_whole_and_cuts_match_local_execution_exactly() {
         assert_eq!(got.model_name, "tiny_resnet");
     }
     // The whole model also matches the expected logits made by onnxruntime.
-    let expected = tandem_core::npy::read_npy(testdata("tiny_resnet_expected_logits.npy"), "logits").expect("npy");
+    let expected =
+        tandem_core::npy::read_npy(testdata("tiny_resnet_expected_logits.npy"), "logits").expect("npy");
     let plain = RequestOptions { binary_outputs: true, ..Default::default() };
-    let reply = infer_binary(&client, &edge, "tiny_resnet", &encode_all(&input, Encoding::Fp32), &plain, None).await;
+    let reply =
+        infer_binary(&client, &edge, "tiny_resnet", &encode_all(&input, Encoding::Fp32), &plain, None).await;
     assert_close(&reply.decode().outputs, &[expected], 1e-4, "whole model vs onnxruntime");
     edge.shutdown().await.expect("clean shutdown");
 }
@@ -62,7 +72,8 @@ async fn json_tensors_in_and_out_match_exactly() {
             "inputs": crossing.iter().map(json_tensor).collect::<Vec<_>>(),
             "outputs": [{"name": "logits"}],
         });
-        let reply = send(client.post(format!("{}/v2/models/tiny_resnet/infer", edge.url())).json(&request)).await;
+        let reply =
+            send(client.post(format!("{}/v2/models/tiny_resnet/infer", edge.url())).json(&request)).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
         assert!(reply.headers.get("inference-header-content-length").is_none());
         assert_eq!(reply.headers["content-type"], "application/json");
@@ -72,8 +83,12 @@ async fn json_tensors_in_and_out_match_exactly() {
         let out = &body["outputs"][0];
         assert_eq!((out["name"].as_str(), out["datatype"].as_str()), (Some("logits"), Some("FP32")));
         assert_eq!(out["shape"], json!([1, 10]));
-        let values: Vec<f32> =
-            out["data"].as_array().expect("data").iter().map(|v| v.as_f64().expect("number") as f32).collect();
+        let values: Vec<f32> = out["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|v| v.as_f64().expect("number") as f32)
+            .collect();
         let got = NamedTensor::from_f32("logits", vec![1, 10], &values).expect("tensor");
         assert_exact(&[got], &want, &format!("JSON cut {cut}"));
     }
@@ -105,7 +120,8 @@ async fn encodings_decode_exactly_and_stay_within_tolerance() {
             let decoded: Vec<NamedTensor> =
                 encoded.iter().map(|e| encoding::decode(e.clone()).expect("decodes")).collect();
             let want = local.run_after(cut, &decoded).expect("after");
-            let reply = infer_binary(&client, &edge, "tiny_resnet", &encoded, &hashed("tiny_resnet"), None).await;
+            let reply =
+                infer_binary(&client, &edge, "tiny_resnet", &encoded, &hashed("tiny_resnet"), None).await;
             let got = reply.decode().outputs;
             assert_exact(&got, &want, &format!("cut {cut} {enc}: server decodes like the library"));
             // And the encoding costs little accuracy: relative to the largest logit.
@@ -127,7 +143,15 @@ async fn other_bundled_models_match_local_execution() {
         for cut in cuts {
             let crossing = local.run_before(cut, &input).expect("before");
             let want = local.run_after(cut, &crossing).expect("after");
-            let reply = infer_binary(&client, &edge, model, &encode_all(&crossing, Encoding::Fp32), &hashed(model), None).await;
+            let reply = infer_binary(
+                &client,
+                &edge,
+                model,
+                &encode_all(&crossing, Encoding::Fp32),
+                &hashed(model),
+                None,
+            )
+            .await;
             let got = sorted_like(reply.decode().outputs, model);
             assert_exact(&got, &want, &format!("{model} cut {cut}"));
         }

@@ -16,19 +16,35 @@ async fn server_and_model_metadata() {
     let edge = start(builder(&["tiny_resnet"])).await;
     let client = client();
     let meta = send(client.get(format!("{}/v2", edge.url()))).await.json();
-    let extensions: Vec<&str> = meta["extensions"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let extensions: Vec<&str> =
+        meta["extensions"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     for ext in ["binary_tensor_data", "tandem_profile", "tandem_probe", "tandem_encoding"] {
         assert!(extensions.contains(&ext), "{ext} in {extensions:?}");
     }
     assert!(!extensions.contains(&"tandem_upstream"), "no upstream configured");
     let model = send(client.get(format!("{}/v2/models/tiny_resnet", edge.url()))).await.json();
     assert_eq!(model["name"], "tiny_resnet");
-    assert_eq!(model["inputs"][0], serde_json::json!({"name": "input", "datatype": "FP32", "shape": [1, 3, 32, 32]}));
-    assert_eq!(model["outputs"][0], serde_json::json!({"name": "logits", "datatype": "FP32", "shape": [1, 10]}));
+    assert_eq!(
+        model["inputs"][0],
+        serde_json::json!({"name": "input", "datatype": "FP32", "shape": [1, 3, 32, 32]})
+    );
+    assert_eq!(
+        model["outputs"][0],
+        serde_json::json!({"name": "logits", "datatype": "FP32", "shape": [1, 10]})
+    );
     assert_eq!(model["parameters"][param::MODEL_HASH], local("tiny_resnet").model().hash());
-    assert_eq!(send(client.get(format!("{}/v2/models/tiny_resnet/ready", edge.url()))).await.status, StatusCode::OK);
-    assert_eq!(send(client.get(format!("{}/v2/models/tiny_resnet/versions/1/ready", edge.url()))).await.status, StatusCode::OK);
-    assert_eq!(send(client.get(format!("{}/v2/models/other/ready", edge.url()))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(client.get(format!("{}/v2/models/tiny_resnet/ready", edge.url()))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(client.get(format!("{}/v2/models/tiny_resnet/versions/1/ready", edge.url()))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(client.get(format!("{}/v2/models/other/ready", edge.url()))).await.status,
+        StatusCode::NOT_FOUND
+    );
     let index = send(client.post(format!("{}/v2/repository/index", edge.url()))).await.json();
     assert_eq!(index, serde_json::json!([{"name": "tiny_resnet", "version": "1", "state": "READY"}]));
 }
@@ -38,11 +54,13 @@ async fn models_dir_serves_every_onnx_file_by_stem() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(model_path("tiny_resnet"), dir.path().join("small.onnx")).expect("copy");
     std::fs::write(dir.path().join("notes.txt"), "not a model").expect("write");
-    let edge = start(tandem_edge::EdgeServer::builder().models_dir(dir.path()).profile_budget(Duration::ZERO)).await;
+    let edge =
+        start(tandem_edge::EdgeServer::builder().models_dir(dir.path()).profile_budget(Duration::ZERO)).await;
     assert_eq!(edge.models(), ["small"]);
     // A directory without models, and a duplicate name, are configuration errors.
     let empty = tempfile::tempdir().expect("tempdir");
-    let err = tandem_edge::EdgeServer::builder().models_dir(empty.path()).bind("127.0.0.1:0").await.unwrap_err();
+    let err =
+        tandem_edge::EdgeServer::builder().models_dir(empty.path()).bind("127.0.0.1:0").await.unwrap_err();
     assert!(err.to_string().contains("no models"), "{err}");
     let err = builder(&["tiny_resnet", "tiny_resnet"]).bind("127.0.0.1:0").await.unwrap_err();
     assert!(err.to_string().contains("two models are named `tiny_resnet`"), "{err}");
@@ -76,11 +94,16 @@ async fn tls_with_a_self_signed_certificate() {
     assert_exact(&reply.decode().outputs, &local("tiny_resnet").run_full(&input).unwrap(), "over TLS");
     // A client that does not trust the certificate, and plain HTTP, are both refused.
     assert!(client().get(format!("{url}/v2/health/live")).send().await.is_err());
-    assert!(client().get(format!("http://127.0.0.1:{}/v2/health/live", edge.addr().port())).send().await.is_err());
+    assert!(client()
+        .get(format!("http://127.0.0.1:{}/v2/health/live", edge.addr().port()))
+        .send()
+        .await
+        .is_err());
     // A key that does not match the certificate is a startup error.
     let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
     std::fs::write(&key_path, other.signing_key.serialize_pem()).expect("write key");
-    let err = builder(&["tiny_resnet"]).tls_pem_files(&cert_path, &key_path).bind("127.0.0.1:0").await.unwrap_err();
+    let err =
+        builder(&["tiny_resnet"]).tls_pem_files(&cert_path, &key_path).bind("127.0.0.1:0").await.unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
     edge.shutdown().await.expect("clean shutdown");
 }
@@ -115,7 +138,12 @@ async fn saturation_answers_503_with_retry_after() {
 }
 
 /// Writes an HTTP/1.1 inference request by hand, its body in slow pieces; returns the stream.
-async fn slow_request(edge: &tandem_edge::RunningEdge, body: &[u8], header_len: usize, first_part: usize) -> tokio::net::TcpStream {
+async fn slow_request(
+    edge: &tandem_edge::RunningEdge,
+    body: &[u8],
+    header_len: usize,
+    first_part: usize,
+) -> tokio::net::TcpStream {
     let mut stream = tokio::net::TcpStream::connect(edge.addr()).await.expect("connect");
     let head = format!(
         "POST /v2/models/tiny_resnet/infer HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\ninference-header-content-length: {header_len}\r\n\r\n",
@@ -139,7 +167,11 @@ async fn read_reply(mut stream: tokio::net::TcpStream) -> (String, Vec<u8>) {
             let head = String::from_utf8_lossy(&raw[..end]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if raw.len() >= end + 4 + len {
                 return (head, raw[end + 4..end + 4 + len].to_vec());
@@ -167,11 +199,17 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     stream.write_all(&body.body[1000..]).await.expect("finish the upload");
     let (head, payload) = read_reply(stream).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let hl = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("inference-header-content-length: ").map(|v| v.trim().parse().unwrap()));
+    let hl = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("inference-header-content-length: ")
+            .map(|v| v.trim().parse().unwrap())
+    });
     let reply = wire::decode_infer_response(hl, &payload).expect("response");
-    assert_exact(&reply.outputs, &local("tiny_resnet").run_full(&input).unwrap(), "in-flight during shutdown");
+    assert_exact(
+        &reply.outputs,
+        &local("tiny_resnet").run_full(&input).unwrap(),
+        "in-flight during shutdown",
+    );
     tokio::time::timeout(Duration::from_secs(10), shutdown)
         .await
         .expect("shutdown ends once the request is done")
@@ -197,10 +235,13 @@ async fn metrics_count_what_happened() {
     let client = client();
     let input = encode_all(&input("tiny_resnet"), Encoding::Fp16);
     for _ in 0..3 {
-        let reply = infer_binary(&client, &edge, "tiny_resnet", &input, &RequestOptions::default(), Some("m")).await;
+        let reply =
+            infer_binary(&client, &edge, "tiny_resnet", &input, &RequestOptions::default(), Some("m")).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
-    let bad = send(client.post(format!("{}/v2/models/tiny_resnet/infer", edge.url())).bearer_auth("m").body("{")).await;
+    let bad =
+        send(client.post(format!("{}/v2/models/tiny_resnet/infer", edge.url())).bearer_auth("m").body("{"))
+            .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let reply = send(client.get(format!("{}/metrics", edge.url())).bearer_auth("m")).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -226,7 +267,8 @@ async fn metrics_count_what_happened() {
 async fn probes_measure_both_directions() {
     let edge = start(builder(&["tiny_resnet"]).token("p").body_limit_bytes(2 << 20)).await;
     let client = client();
-    let reply = send(client.post(format!("{}/v2/probe", edge.url())).bearer_auth("p").body(vec![7u8; 1 << 20])).await;
+    let reply =
+        send(client.post(format!("{}/v2/probe", edge.url())).bearer_auth("p").body(vec![7u8; 1 << 20])).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["received_bytes"], 1 << 20);
@@ -235,7 +277,8 @@ async fn probes_measure_both_directions() {
     assert_eq!((reply.status, reply.body.len()), (StatusCode::OK, 100001));
     let reply = send(client.get(format!("{}/v2/probe?bytes=0", edge.url())).bearer_auth("p")).await;
     assert_eq!((reply.status, reply.body.len()), (StatusCode::OK, 0));
-    let reply = send(client.post(format!("{}/v2/probe", edge.url())).bearer_auth("p").body(vec![0u8; 3 << 20])).await;
+    let reply =
+        send(client.post(format!("{}/v2/probe", edge.url())).bearer_auth("p").body(vec![0u8; 3 << 20])).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     let reply = send(client.get(format!("{}/v2/probe?bytes={}", edge.url(), 3 << 20)).bearer_auth("p")).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
@@ -296,7 +339,15 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
         let crossing = local.run_before(cut, &input).expect("before");
         let want = local.run_after(cut, &crossing).expect("after");
         let options = RequestOptions { upstream_cut: Some(upstream_cut), ..hashed("tiny_resnet") };
-        let reply = infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None).await;
+        let reply = infer_binary(
+            &client,
+            &edge,
+            "tiny_resnet",
+            &encode_all(&crossing, Encoding::Fp32),
+            &options,
+            None,
+        )
+        .await;
         let got = reply.decode();
         assert_exact(&got.outputs, &want, &format!("{cut} -> {upstream_cut} -> cloud"));
         assert_eq!(got.parameters[param::CUT], cut);
@@ -307,21 +358,28 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     // The cloud really ran the rest: it counted four requests.
     let metrics = send(client.get(format!("{}/metrics", cloud.url())).bearer_auth("cloud-token")).await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
-    assert!(text.contains("tandem_edge_infer_requests_total{model=\"tiny_resnet\",status=\"200\"} 4"), "{text}");
+    assert!(
+        text.contains("tandem_edge_infer_requests_total{model=\"tiny_resnet\",status=\"200\"} 4"),
+        "{text}"
+    );
 
     // The cloud gone: a clear 502 naming it.
     let cloud_url = cloud.url();
     cloud.shutdown().await.expect("cloud stops");
     let crossing = local.run_before(3, &input).expect("before");
     let options = RequestOptions { upstream_cut: Some(11), ..hashed("tiny_resnet") };
-    let reply = infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None).await;
+    let reply =
+        infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
+            .await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert!(reply.error().contains(&cloud_url), "{}", reply.error());
 
     // A cloud with the wrong token: its 401 is reported.
     let cloud = start(builder(&["tiny_resnet"]).token("other")).await;
     let edge = start(builder(&["tiny_resnet"]).upstream(cloud.url()).upstream_token("cloud-token")).await;
-    let reply = infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None).await;
+    let reply =
+        infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
+            .await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert!(reply.error().contains("401"), "{}", reply.error());
 }

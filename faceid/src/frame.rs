@@ -56,6 +56,11 @@ impl RgbFrame {
             Ok(other) => return Err(corrupt(format!("{other:?} is not supported (JPEG or PNG only)"))),
             Err(e) => return Err(corrupt(e.to_string())),
         };
+        // The JPEG decoder is lenient and fills a truncated image with grey; a truncated
+        // photo is a bad photo (as Pillow says), so it is refused before decoding.
+        if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+            return Err(corrupt("the JPEG data is truncated (no end-of-image marker)".into()));
+        }
         let decoded = image::load_from_memory_with_format(bytes, format).map_err(|e| corrupt(e.to_string()))?;
         let rgb = decoded.to_rgb8();
         let (width, height) = rgb.dimensions();
@@ -86,6 +91,46 @@ impl RgbFrame {
         let i = (y as usize * self.width as usize + x as usize) * 3;
         [self.data[i], self.data[i + 1], self.data[i + 2]]
     }
+}
+
+/// Whether a JPEG stream reaches its end-of-image marker: walks the marker segments from
+/// the start of image, skipping each segment by its length and each scan's entropy-coded
+/// data up to the next marker. Data after the end of image (some phones append a video) is
+/// ignored.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    let mut in_scan = false;
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xFF {
+            if !in_scan {
+                return false; // garbage between segments
+            }
+            i += 1;
+            continue;
+        }
+        let marker = bytes[i + 1];
+        match marker {
+            // Stuffed 0xFF in scan data, fill bytes, restart markers: no length.
+            0x00 | 0xFF | 0xD0..=0xD7 => i += if marker == 0xFF { 1 } else { 2 },
+            0xD9 => return true,
+            0x01 | 0xD8 => i += 2,
+            _ => {
+                if i + 3 >= bytes.len() {
+                    return false;
+                }
+                let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+                if len < 2 {
+                    return false;
+                }
+                i += 2 + len;
+                in_scan = marker == 0xDA;
+            }
+        }
+    }
+    false
 }
 
 /// Pillow's `Image.resize(size, Image.BILINEAR)` on an 8-bit RGB image, bit for bit: a
@@ -235,10 +280,62 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_structure_walk_finds_truncation() {
+        // SOI, APP0 (length 4), SOS (length 3) with scan data holding stuffing and RST0, EOI.
+        let ok = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 3, 9, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD9];
+        assert!(jpeg_is_complete(&ok));
+        for n in 0..ok.len() - 1 {
+            assert!(!jpeg_is_complete(&ok[..n]), "prefix of {n} bytes");
+        }
+        let mut trailing = ok.to_vec();
+        trailing.extend_from_slice(b"ftypmp42 and a video");
+        assert!(jpeg_is_complete(&trailing));
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 1, 0xFF, 0xD9]), "bad segment length");
+    }
+
+    #[test]
     fn debug_never_prints_pixels() {
         let f = RgbFrame::from_raw(1, 1, vec![17, 42, 99]).expect("valid");
         let s = format!("{f:?}");
         assert!(!s.contains("42") && s.contains("width"), "{s}");
+    }
+
+    /// Bit-exact against Pillow on the cases of `tests/data/make_pillow_resize.py`.
+    #[test]
+    fn resize_matches_pillow_bit_for_bit() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pillow_resize.json");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("reads")).expect("json");
+        let cases = doc["cases"].as_array().expect("cases");
+        assert_eq!(cases.len(), 4);
+        for case in cases {
+            let n = |k: &str| case[k].as_u64().expect("number") as u32;
+            let (w, h) = (n("w"), n("h"));
+            let mut data = Vec::with_capacity((w * h * 3) as usize);
+            for y in 0..h {
+                for x in 0..w {
+                    for c in 0..3 {
+                        data.push(((7 * x + 13 * y + 50 * c + (x * y) % 31) % 256) as u8);
+                    }
+                }
+            }
+            let frame = RgbFrame::from_raw(w, h, data).expect("valid");
+            let ours = resize_bilinear_pil(
+                &frame,
+                n("canvas_w"),
+                n("canvas_h"),
+                n("pad_x") as i64,
+                n("pad_y") as i64,
+                n("out_w"),
+                n("out_h"),
+            );
+            let hex = case["expected"].as_str().expect("hex");
+            let theirs: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
+            assert_eq!(ours.len(), theirs.len());
+            let wrong = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+            assert_eq!(wrong, 0, "case {case_w}x{case_h}: {wrong} bytes differ", case_w = w, case_h = h);
+        }
     }
 
     #[test]

@@ -36,6 +36,13 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
+/// Max and mean absolute difference between two chips, in 8-bit steps.
+fn pixel_diff(crop: &FaceCrop, png: &RgbFrame) -> (i32, f64) {
+    let diffs: Vec<i32> = crop.pixels().iter().zip(png.data()).map(|(a, b)| (*a as i32 - *b as i32).abs()).collect();
+    let max = diffs.iter().copied().max().unwrap_or(0);
+    (max, diffs.iter().sum::<i32>() as f64 / diffs.len() as f64)
+}
+
 #[test]
 fn letterbox_matches_pillow_on_the_test_vector() {
     let frame = RgbFrame::load(models().join("photos/obama.jpg")).expect("decodes");
@@ -47,13 +54,15 @@ fn letterbox_matches_pillow_on_the_test_vector() {
     let theirs = npy::read_npy(models().join("testdata/face_detector_input.npy"), INPUT_NAME).expect("npy");
     assert_eq!(ours.shape, theirs.shape);
     let (a, b) = (ours.to_f32().expect("f32"), theirs.to_f32().expect("f32"));
-    // One 8-bit step is 1/127.5; the JPEG decoders (zune-jpeg vs libjpeg) may differ by a
-    // step on a few pixels, Pillow's resampling itself is reproduced exactly.
+    // One 8-bit step is 1/127.5. Pillow's resampling is reproduced bit for bit (unit test
+    // `resize_matches_pillow_bit_for_bit`); the JPEG decoders are not: zune-jpeg and
+    // libjpeg-turbo differ by up to 4 steps on ~13% of obama.jpg's pixels, which the 5.6x
+    // shrink averages down to at most one step on ~13% of the values.
     let steps: Vec<f32> = a.iter().zip(&b).map(|(x, y)| ((x - y) * 127.5).abs().round()).collect();
     let max = steps.iter().copied().fold(0.0, f32::max);
     let off = steps.iter().filter(|s| **s > 0.0).count();
-    assert!(max <= 2.0, "max difference {max} steps");
-    assert!(off * 100 < steps.len(), "{off} of {} values differ", steps.len());
+    assert!(max <= 1.0, "max difference {max} steps");
+    assert!(off * 5 < steps.len(), "{off} of {} values differ", steps.len());
 }
 
 #[test]
@@ -95,7 +104,9 @@ fn crops_and_descriptors_match_the_reference() {
         let photo = face["photo"].as_str().expect("photo");
         let frame = RgbFrame::load(models().join("photos").join(photo)).expect("decodes");
         let dets = pipeline().detector().detect(&frame).expect("detects");
-        let index = name.rsplit_once("_face").and_then(|(_, i)| i.parse::<usize>().ok()).unwrap_or(0);
+        // `<stem>` for a photo of one face, `<stem>_face<i>` (left to right) for several.
+        let stem = photo.trim_end_matches(".jpg");
+        let index = name.strip_prefix(&format!("{stem}_face")).map_or(0, |i| i.parse::<usize>().expect("index"));
         let det = &dets[index];
         assert!((det.score - face["score"].as_f64().expect("score")).abs() < 0.01, "{name}: score {}", det.score);
         let kps: Vec<f64> = det.keypoints.iter().flatten().copied().collect();
@@ -105,19 +116,36 @@ fn crops_and_descriptors_match_the_reference() {
         let crop = face_chip(&frame, det);
         let m: Vec<f64> = crop.photo_to_chip.iter().flatten().copied().collect();
         let m_want = f64s(&face["photo_to_chip"]);
-        assert!(max_abs_diff(&m[..4], &m_want[..4]) < 1e-2, "{name}: {m:?} vs {m_want:?}");
+        // Linear part (rotation and scale) and shift: keypoints move by a fraction of a
+        // pixel with the JPEG decoder.
+        let linear = |v: &[f64]| [v[0], v[1], v[3], v[4]];
+        assert!(max_abs_diff(&linear(&m), &linear(&m_want)) < 1e-2, "{name}: {m:?} vs {m_want:?}");
+        assert!(max_abs_diff(&[m[2], m[5]], &[m_want[2], m_want[5]]) < 2.0, "{name}: {m:?} vs {m_want:?}");
 
         let png = RgbFrame::load(models().join("testdata").join(format!("{name}_crop.png"))).expect("png");
         assert_eq!((png.width(), png.height()), (150, 150));
-        let diffs: Vec<i32> =
-            crop.pixels().iter().zip(png.data()).map(|(a, b)| (*a as i32 - *b as i32).abs()).collect();
-        let max = diffs.iter().copied().max().unwrap_or(0);
-        let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
-        assert!(max <= 24 && mean < 1.0, "{name}: crop differs, max {max} mean {mean:.3}");
+        // End to end (our detection): a fraction of a pixel of shift moves edges.
+        let (max, mean) = pixel_diff(&crop, &png);
+        eprintln!("{name}: own keypoints: max {max} mean {mean:.3}, descriptor distance below");
+        assert!(mean < 2.0, "{name}: crop differs, max {max} mean {mean:.3}");
+
+        // The alignment alone, from the reference keypoints: the same transform, and the same
+        // chip up to the JPEG decoders' differences.
+        let mut at_ref = det.clone();
+        for (k, v) in at_ref.keypoints.iter_mut().zip(face["keypoints"].as_array().expect("keypoints")) {
+            *k = [v[0].as_f64().expect("x"), v[1].as_f64().expect("y")];
+        }
+        let exact = face_chip(&frame, &at_ref);
+        let m: Vec<f64> = exact.photo_to_chip.iter().flatten().copied().collect();
+        assert!(max_abs_diff(&m, &m_want) < 1e-9, "{name}: {m:?} vs {m_want:?}");
+        let (max, mean) = pixel_diff(&exact, &png);
+        eprintln!("{name}: reference keypoints: max {max} mean {mean:.3}");
+        assert!(max <= 6 && mean < 0.5, "{name}: crop from the reference keypoints differs, max {max} mean {mean:.3}");
 
         let ours = embedder().embed(&crop).expect("embeds");
         let theirs = Descriptor::new(f64s(&face["descriptor"]).iter().map(|v| *v as f32).collect()).expect("finite");
         let dist = ours.distance(&theirs).expect("same length");
+        eprintln!("{name}: descriptor distance {dist:.4}");
         assert!(dist < 0.05, "{name}: descriptor distance {dist}");
     }
 }
@@ -152,9 +180,12 @@ fn bad_photos_are_typed_errors() {
     let truncated = dir.join("truncated.jpg");
     let bytes = std::fs::read(models().join("photos/obama3.jpg")).expect("reads");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("writes");
+    let png = std::fs::read(models().join("testdata/obama_crop.png")).expect("reads");
+    let truncated_png = dir.join("truncated.png");
+    std::fs::write(&truncated_png, &png[..png.len() / 2]).expect("writes");
     let garbage = dir.join("garbage.png");
     std::fs::write(&garbage, b"\x89PNG\r\n\x1a\nthis is not a png").expect("writes");
-    for path in [&truncated, &garbage] {
+    for path in [&truncated, &truncated_png, &garbage] {
         match p.crop_file(path) {
             Err(FaceError::CorruptImage { path: got, .. }) => assert_eq!(&got, path),
             other => panic!("{}: {other:?}", path.display()),

@@ -11,7 +11,8 @@ use tandem_core::{DType, TensorSpec};
 use tandem_edge::wire::{decode_infer_request, HeaderMap, HeaderValue, ModelSpec, HEADER_CONTENT_LENGTH};
 
 static SPEC: LazyLock<ModelSpec> = LazyLock::new(|| {
-    let t = |name: &str, dtype, shape: &[usize]| TensorSpec { name: name.into(), dtype, shape: shape.to_vec() };
+    let t =
+        |name: &str, dtype, shape: &[usize]| TensorSpec { name: name.into(), dtype, shape: shape.to_vec() };
     ModelSpec::new(
         "m",
         "fd9d64a9026f39162ff5fe573db27a778af0069c4a304f7103dd4891631c9cd2",

@@ -87,14 +87,18 @@ impl Reply {
 
     /// The `error` message of an error reply.
     pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error message: {}", self.json())).to_string()
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {}", self.json()))
+            .to_string()
     }
 
     pub fn decode(&self) -> InferResponse {
         assert_eq!(self.status, StatusCode::OK, "{}", String::from_utf8_lossy(&self.body));
-        let header_len = self.headers.get(HEADER_CONTENT_LENGTH).map(|v| {
-            v.to_str().expect("ascii").parse::<usize>().expect("a length")
-        });
+        let header_len = self
+            .headers
+            .get(HEADER_CONTENT_LENGTH)
+            .map(|v| v.to_str().expect("ascii").parse::<usize>().expect("a length"));
         wire::decode_infer_response(header_len, &self.body).expect("a valid response")
     }
 }
