@@ -237,8 +237,12 @@ impl RunPart for OrtPart {
                 ))
             })
             .collect::<tandem_core::Result<Vec<(String, DynValue)>>>()?;
+        // The inputs are passed by reference and outlive the outputs: ONNX Runtime returns a
+        // part's input that is also its output (a model output computed before the cut) as
+        // the same buffer, which is ours.
+        let feeds: Vec<(&str, &DynValue)> = values.iter().map(|(n, v)| (n.as_str(), v)).collect();
         let mut session = self.take()?;
-        let result = match session.run(values) {
+        let result = match session.run(feeds) {
             Ok(outputs) => self
                 .outputs
                 .iter()
@@ -254,6 +258,7 @@ impl RunPart for OrtPart {
             Err(e) => Err(engine_error(format!("running {}", self.what), e)),
         };
         self.give_back(session);
+        drop(values);
         result
     }
 }

@@ -126,7 +126,7 @@ fn crops_and_descriptors_match_the_reference() {
         assert_eq!((png.width(), png.height()), (150, 150));
         // End to end (our detection): a fraction of a pixel of shift moves edges.
         let (max, mean) = pixel_diff(&crop, &png);
-        eprintln!("{name}: own keypoints: max {max} mean {mean:.3}, descriptor distance below");
+        eprintln!("{name}: own keypoints: max {max} mean {mean:.3}");
         assert!(mean < 2.0, "{name}: crop differs, max {max} mean {mean:.3}");
 
         // The alignment alone, from the reference keypoints: the same transform, and the same
