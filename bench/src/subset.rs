@@ -24,7 +24,7 @@ pub fn oracle_subset(bytes: &[u64], must: &[usize], min_drop: f64, max_cuts: Opt
     let mut staircase = vec![0];
     let mut best = bytes[0] as f64;
     for (id, b) in bytes.iter().enumerate().take(last).skip(1) {
-        if (*b as f64) <= best * (1.0 - min_drop.clamp(0.0, 0.99)) {
+        if (*b as f64) < best && (*b as f64) <= best * (1.0 - min_drop.clamp(0.0, 0.99)) {
             staircase.push(id);
             best = *b as f64;
         }

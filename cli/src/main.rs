@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tandem_core::{check, npy, Executor, LoadOptions, Model, NamedTensor};
 
+mod demo;
 mod export;
+mod infer;
 mod plan;
 
 #[derive(Parser)]
@@ -54,6 +56,11 @@ enum Command {
         #[arg(long)]
         cut: Option<usize>,
     },
+    /// Run one request through an offload session (phone, edge, fallback) and print its report.
+    Infer(Box<infer::InferArgs>),
+    /// The FaceID demo, fully local: enroll a face, verify photos over emulated 3G, LTE,
+    /// Wi-Fi and offline, write report.html.
+    Demo(Box<demo::DemoArgs>),
     /// Write the part after chosen cuts as a Triton/KServe model repository, with a manifest.
     Export(Box<export::ExportArgs>),
     /// Measure each cut's two parts on this machine (warm-up, then the median of runs).
@@ -191,6 +198,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Plan(args) => plan::run(*args),
         Command::Export(args) => export::run(*args),
+        Command::Demo(args) => demo::run(*args),
+        Command::Infer(args) => infer::run(*args),
     }
 }
 

@@ -437,7 +437,7 @@ pub fn probe_allowed(network: &PlatformState, metered_allowed: bool) -> Result<(
 pub fn separate_rtt(small: (u64, f64), large: (u64, f64)) -> Result<(f64, f64), ProbeError> {
     let (s, ts) = small;
     let (l, tl) = large;
-    if l <= s || !(tl > ts) || !ts.is_finite() || !tl.is_finite() {
+    if l <= s || !ts.is_finite() || !tl.is_finite() || tl <= ts {
         return Err(ProbeError::Degenerate { reason: format!("{s} B in {ts:.2} ms, {l} B in {tl:.2} ms") });
     }
     let bw = mbps(l - s, tl - ts);

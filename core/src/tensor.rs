@@ -220,7 +220,7 @@ impl NamedTensor {
                 tensor: self.name.clone(),
                 reason: format!("shape {:?} overflows", self.shape),
             })?;
-        let expected = elems.checked_mul(self.dtype.size_bytes()).unwrap_or(usize::MAX);
+        let expected = elems.saturating_mul(self.dtype.size_bytes());
         if expected != self.data.len() {
             return Err(Error::BadTensor {
                 tensor: self.name.clone(),

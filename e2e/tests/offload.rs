@@ -64,6 +64,20 @@ async fn outputs_and_numbers_are_consistent_at_3g_lte_and_wifi() {
             let r = session.infer_with(input.clone(), forced(*cut)).await.expect("never an error");
             let (up1, down1) = rig.link.total_bytes();
             let report = &r.report;
+            eprintln!(
+                "{what}: {} | phone {:.1} + up {:.1} + edge {:.1} + down {:.1} = {:.1} ms (total {:.1}); wire {}/{} B, report {}/{} B",
+                report.summary(),
+                report.phone_ms,
+                report.upload_ms,
+                report.edge_ms,
+                report.download_ms,
+                report.phone_ms + report.upload_ms + report.edge_ms + report.download_ms,
+                report.total_ms,
+                up1 - up0,
+                down1 - down0,
+                report.bytes_up,
+                report.bytes_down
+            );
             assert!(report.offloaded, "{what}: {report:?}");
             assert_eq!((report.plan.cut, report.fallback_reason), (*cut, None), "{what}");
             assert!(max_diff(&r.outputs, want) <= 1e-4, "{what}: differs by {}", max_diff(&r.outputs, want));
