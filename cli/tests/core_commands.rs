@@ -38,7 +38,8 @@ fn cuts_json_lists_ids_tensors_bytes_and_macs() {
 
 #[test]
 fn verify_passes_and_prints_the_summary_line_last() {
-    let out = tandem(&["verify", "models/tiny_resnet.onnx", "--input", "models/testdata/tiny_resnet_input.npy"]);
+    let out =
+        tandem(&["verify", "models/tiny_resnet.onnx", "--input", "models/testdata/tiny_resnet_input.npy"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let last = stdout(&out).lines().last().unwrap_or_default().to_string();
     assert!(last.starts_with("verified 28 cuts, max_abs_diff "), "{last}");
@@ -54,7 +55,14 @@ fn run_whole_and_split_give_the_same_output_file() {
     let split = dir.join("split.npy");
     let input = "models/testdata/tiny_resnet_input.npy";
     for (path, cut) in [(&whole, None), (&split, Some("15"))] {
-        let mut args = vec!["run", "models/tiny_resnet.onnx", "--input", input, "--output", path.to_str().expect("utf8")];
+        let mut args = vec![
+            "run",
+            "models/tiny_resnet.onnx",
+            "--input",
+            input,
+            "--output",
+            path.to_str().expect("utf8"),
+        ];
         if let Some(c) = cut {
             args.extend(["--cut", c]);
         }
@@ -64,8 +72,9 @@ fn run_whole_and_split_give_the_same_output_file() {
     let a = tandem_core::npy::read_npy(&whole, "logits").expect("npy");
     let b = tandem_core::npy::read_npy(&split, "logits").expect("npy");
     assert_eq!(a.shape, vec![1, 10]);
-    let expected = tandem_core::npy::read_npy(repo().join("models/testdata/tiny_resnet_expected_logits.npy"), "logits")
-        .expect("reference");
+    let expected =
+        tandem_core::npy::read_npy(repo().join("models/testdata/tiny_resnet_expected_logits.npy"), "logits")
+            .expect("reference");
     assert!(a.max_abs_diff(&b) < 1e-5);
     assert!(a.max_abs_diff(&expected) < 1e-4, "tract vs onnxruntime");
 }
@@ -100,7 +109,16 @@ fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
         (vec!["verify", "models/tiny_resnet.onnx", "--input", bad_npy.to_str().expect("utf8")], "bad .npy"),
         (vec!["verify", "models/tiny_resnet.onnx", "--input", wrong_shape], "`input`"),
         (
-            vec!["run", "models/tiny_resnet.onnx", "--input", "models/testdata/tiny_resnet_input.npy", "--output", "/tmp/x.npy", "--cut", "99"],
+            vec![
+                "run",
+                "models/tiny_resnet.onnx",
+                "--input",
+                "models/testdata/tiny_resnet_input.npy",
+                "--output",
+                "/tmp/x.npy",
+                "--cut",
+                "99",
+            ],
             "unknown cut 99",
         ),
     ];

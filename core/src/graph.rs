@@ -38,11 +38,7 @@ fn captured_names(g: &pb::GraphProto) -> Vec<String> {
     for n in &g.node {
         defined.extend(n.output.iter().map(|s| s.as_str()));
     }
-    g.node
-        .iter()
-        .flat_map(node_reads)
-        .filter(|name| !defined.contains(name.as_str()))
-        .collect()
+    g.node.iter().flat_map(node_reads).filter(|name| !defined.contains(name.as_str())).collect()
 }
 
 /// Nodes whose every read is an initializer or the output of another such node
@@ -264,10 +260,7 @@ pub(crate) fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
                     dim: spec
                         .shape
                         .iter()
-                        .map(|&d| Dimension {
-                            value: Some(Dim::DimValue(d as i64)),
-                            ..Default::default()
-                        })
+                        .map(|&d| Dimension { value: Some(Dim::DimValue(d as i64)), ..Default::default() })
                         .collect(),
                 }),
             })),

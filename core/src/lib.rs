@@ -20,38 +20,14 @@
 //! ```
 
 pub mod check;
-pub mod encoding;
-pub mod export;
 mod error;
 mod exec;
 mod graph;
 mod model;
 pub mod npy;
 mod tensor;
-pub mod platform;
-pub mod energy;
-pub mod netest;
-pub mod devprofile;
-pub mod meta;
-pub mod planner;
-pub mod breaker;
-pub mod offload;
-pub mod plain;
-pub mod report;
-pub mod session;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use model::{Cut, LoadOptions, Model};
 pub use tensor::{DType, NamedTensor, TensorSpec};
-pub use energy::{EnergyBreakdown, EnergyModel};
-pub use netest::{LinkEstimate, NetworkEstimator, TransferSample};
-pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
-pub use devprofile::{DeviceProfile, ProfileStore};
-pub use meta::ModelMeta;
-pub use planner::{plan, EdgeProfile, Objective, Plan, PlanError, PlanInput, Policy};
-pub use breaker::{BreakerConfig, BreakerPhase, BreakerState};
-pub use offload::EdgeEndpoint;
-pub use plain::PlainOip;
-pub use report::{FallbackReason, InferResult, Report};
-pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};

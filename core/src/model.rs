@@ -103,11 +103,8 @@ impl Model {
         graph::normalize(graph);
         check_operators(graph)?;
         let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
-        for (vi, spec) in graph
-            .input
-            .iter_mut()
-            .filter(|vi| inputs.iter().any(|s| s.name == vi.name))
-            .zip(&inputs)
+        for (vi, spec) in
+            graph.input.iter_mut().filter(|vi| inputs.iter().any(|s| s.name == vi.name)).zip(&inputs)
         {
             *vi = graph::value_info(spec);
         }
@@ -142,8 +139,7 @@ impl Model {
             let fact = typed.outlet_fact(outlet).map_err(|e| Error::engine("reading facts", e))?;
             spec_from_fact(name, fact)
         };
-        let outputs =
-            graph.output.iter().map(|o| lookup_spec(&o.name)).collect::<Result<Vec<_>>>()?;
+        let outputs = graph.output.iter().map(|o| lookup_spec(&o.name)).collect::<Result<Vec<_>>>()?;
         let mut specs: HashMap<String, TensorSpec> = HashMap::new();
         for name in crossing.iter().flatten() {
             if !specs.contains_key(name) {
@@ -168,9 +164,7 @@ impl Model {
                 }
                 Cut {
                     id,
-                    after_node: id
-                        .checked_sub(1)
-                        .map(|p| graph.node[ordered.order[p]].name.clone()),
+                    after_node: id.checked_sub(1).map(|p| graph.node[ordered.order[p]].name.clone()),
                     bytes: tensors.iter().map(TensorSpec::bytes).sum(),
                     bytes_by_dtype,
                     tensors,
@@ -258,30 +252,6 @@ impl Model {
         Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[id..], &cut.tensors, &self.outputs))
     }
 
-    /// The ONNX model of the part between cut `from` and cut `to` (`from <= to`): it reads the
-    /// tensors crossing `from` (the model inputs for cut 0) and produces the tensors crossing
-    /// `to` (the model outputs, in the model's order, for the last cut). A three-tier edge runs
-    /// it before forwarding the rest to a further server.
-    pub fn between_proto(&self, from: usize, to: usize) -> Result<pb::ModelProto> {
-        let (inputs, outputs) = self.between_specs(from, to)?;
-        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[from..to], &inputs, &outputs))
-    }
-
-    /// What the part between cut `from` and cut `to` reads and produces.
-    pub(crate) fn between_specs(&self, from: usize, to: usize) -> Result<(Vec<TensorSpec>, Vec<TensorSpec>)> {
-        let start = self.cut(from)?;
-        let end = self.cut(to)?;
-        if from > to {
-            return Err(Error::engine(
-                format!("extracting the part between cut {from} and cut {to}"),
-                format!("cut {to} comes before cut {from}"),
-            ));
-        }
-        let inputs = if from == 0 { self.inputs.clone() } else { start.tensors.clone() };
-        let outputs = if to == self.last_cut() { self.outputs.clone() } else { end.tensors.clone() };
-        Ok((inputs, outputs))
-    }
-
     /// The directory external weight files are resolved against.
     pub(crate) fn dir(&self) -> Option<&str> {
         self.path.parent().and_then(|p| p.to_str())
@@ -324,7 +294,10 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
         .map(|(ix, vi)| {
             let Some(pb::TypeProto { value: Some(pb::type_proto::Value::TensorType(t)), .. }) = &vi.r#type
             else {
-                return Err(Error::UnknownTensor { name: vi.name.clone(), reason: "model input has no tensor type".into() });
+                return Err(Error::UnknownTensor {
+                    name: vi.name.clone(),
+                    reason: "model input has no tensor type".into(),
+                });
             };
             let dtype = onnx_dtype(t.elem_type).ok_or_else(|| Error::DType {
                 tensor: vi.name.clone(),
@@ -359,10 +332,14 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
             };
             let shape = match given.map(|g| &g[ix]) {
                 Some(g) => {
-                    let fits = g.len() == dims.len()
-                        && g.iter().zip(&dims).all(|(g, d)| d.is_none_or(|d| d == *g));
+                    let fits =
+                        g.len() == dims.len() && g.iter().zip(&dims).all(|(g, d)| d.is_none_or(|d| d == *g));
                     if !fits || g.contains(&0) {
-                        return Err(Error::Shape { tensor: vi.name.clone(), expected: describe(), got: g.clone() });
+                        return Err(Error::Shape {
+                            tensor: vi.name.clone(),
+                            expected: describe(),
+                            got: g.clone(),
+                        });
                     }
                     g.clone()
                 }
@@ -382,9 +359,19 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
 }
 
 fn onnx_dtype(code: i32) -> Option<DType> {
-    [DType::Fp32, DType::Fp16, DType::Fp64, DType::Int8, DType::Uint8, DType::Int16, DType::Int32, DType::Int64, DType::Bool]
-        .into_iter()
-        .find(|d| d.onnx_code() == code)
+    [
+        DType::Fp32,
+        DType::Fp16,
+        DType::Fp64,
+        DType::Int8,
+        DType::Uint8,
+        DType::Int16,
+        DType::Int32,
+        DType::Int64,
+        DType::Bool,
+    ]
+    .into_iter()
+    .find(|d| d.onnx_code() == code)
 }
 
 fn spec_from_fact(name: &str, fact: &TypedFact) -> Result<TensorSpec> {
@@ -405,16 +392,13 @@ fn spec_from_fact(name: &str, fact: &TypedFact) -> Result<TensorSpec> {
 /// model. tract names the nodes it expands an ONNX node into `onnx_name.suffix`; their cost
 /// is charged to that ONNX node.
 fn node_macs(typed: &TypedModel, graph: &pb::GraphProto, ordered: &Ordered) -> Result<Vec<u64>> {
-    let position: HashMap<&str, usize> = ordered
-        .order
-        .iter()
-        .enumerate()
-        .map(|(pos, &ix)| (graph.node[ix].name.as_str(), pos))
-        .collect();
+    let position: HashMap<&str, usize> =
+        ordered.order.iter().enumerate().map(|(pos, &ix)| (graph.node[ix].name.as_str(), pos)).collect();
     let mut macs = vec![0u64; ordered.order.len()];
     for node in typed.nodes() {
         let facts = typed.node_input_facts(node.id).map_err(|e| Error::engine("reading facts", e))?;
-        let cost = node.op.cost(&facts).map_err(|e| Error::engine(format!("costing node `{}`", node.name), e))?;
+        let cost =
+            node.op.cost(&facts).map_err(|e| Error::engine(format!("costing node `{}`", node.name), e))?;
         let fma: u64 = cost
             .iter()
             .filter(|(c, _)| matches!(c, tract_onnx::tract_core::ops::Cost::FMA(_)))

@@ -38,7 +38,10 @@ pub fn read_npy(path: impl AsRef<Path>, name: &str) -> Result<NamedTensor> {
     NamedTensor::new(name, dtype, shape, data).map_err(|e| bad(e.to_string()))
 }
 
-fn le_bytes<T, const N: usize>(values: std::io::Result<Vec<T>>, f: fn(T) -> [u8; N]) -> std::io::Result<Vec<u8>> {
+fn le_bytes<T, const N: usize>(
+    values: std::io::Result<Vec<T>>,
+    f: fn(T) -> [u8; N],
+) -> std::io::Result<Vec<u8>> {
     values.map(|v| v.into_iter().flat_map(f).collect())
 }
 
@@ -58,7 +61,12 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &NamedTensor) -> Result<()> {
                 .begin_nd()
                 .map_err(io)?;
             writer
-                .extend(tensor.data.chunks_exact($n).map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk size"))))
+                .extend(
+                    tensor
+                        .data
+                        .chunks_exact($n)
+                        .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk size"))),
+                )
                 .map_err(io)?;
             writer.finish().map_err(io)?;
         }};

@@ -179,12 +179,7 @@ impl std::fmt::Debug for NamedTensor {
 
 impl NamedTensor {
     /// Builds a tensor, checking that the data length matches shape and dtype.
-    pub fn new(
-        name: impl Into<String>,
-        dtype: DType,
-        shape: Vec<usize>,
-        data: Vec<u8>,
-    ) -> Result<Self> {
+    pub fn new(name: impl Into<String>, dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> Result<Self> {
         let t = NamedTensor { name: name.into(), dtype, shape, data };
         t.check_len()?;
         Ok(t)
@@ -204,22 +199,17 @@ impl NamedTensor {
     /// The values of a float32 tensor; `None` for other dtypes.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
         (self.dtype == DType::Fp32).then(|| {
-            self.data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+            self.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
         })
     }
 
     fn check_len(&self) -> Result<()> {
-        let elems = self
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::BadTensor {
+        let elems = self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+            Error::BadTensor {
                 tensor: self.name.clone(),
                 reason: format!("shape {:?} overflows", self.shape),
-            })?;
+            }
+        })?;
         let expected = elems.saturating_mul(self.dtype.size_bytes());
         if expected != self.data.len() {
             return Err(Error::BadTensor {
@@ -268,13 +258,7 @@ impl NamedTensor {
             (Some(a), Some(b)) if self.shape == other.shape => a
                 .iter()
                 .zip(&b)
-                .map(|(x, y)| {
-                    if x.is_nan() && y.is_nan() {
-                        0.0
-                    } else {
-                        (*x as f64 - *y as f64).abs()
-                    }
-                })
+                .map(|(x, y)| if x.is_nan() && y.is_nan() { 0.0 } else { (*x as f64 - *y as f64).abs() })
                 .fold(0.0, f64::max),
             _ if self == other => 0.0,
             _ => f64::INFINITY,

@@ -41,7 +41,8 @@ fn residual_and_inception_blocks_give_multi_tensor_cuts() {
     let three = model.cuts().iter().find(|c| c.tensors.len() == 3).expect("a three-tensor cut");
     assert!(three.tensor_names().contains(&"inc_a_relu"), "{:?}", three.tensor_names());
     // Inside a residual block, the skip connection crosses with the main path.
-    let res = model.cuts().iter().find(|c| c.after_node.as_deref() == Some("res1_conv1")).expect("res1_conv1 cut");
+    let res =
+        model.cuts().iter().find(|c| c.after_node.as_deref() == Some("res1_conv1")).expect("res1_conv1 cut");
     assert_eq!(res.tensor_names(), vec!["stem_relu", "res1_conv1"]);
     assert_eq!(res.bytes_by_dtype.get(&DType::Fp32), Some(&res.bytes));
 }
@@ -73,9 +74,11 @@ fn face_embedder_hash_matches_models_readme() {
 
 #[test]
 fn given_input_shape_is_checked_against_the_declared_one() {
-    let ok = Model::load(model_path("tiny_resnet"), &LoadOptions { input_shapes: Some(vec![vec![1, 3, 32, 32]]) });
+    let ok =
+        Model::load(model_path("tiny_resnet"), &LoadOptions { input_shapes: Some(vec![vec![1, 3, 32, 32]]) });
     assert!(ok.is_ok());
-    let err = Model::load(model_path("tiny_resnet"), &LoadOptions { input_shapes: Some(vec![vec![1, 3, 64, 64]]) })
-        .expect_err("declared 32x32");
+    let err =
+        Model::load(model_path("tiny_resnet"), &LoadOptions { input_shapes: Some(vec![vec![1, 3, 64, 64]]) })
+            .expect_err("declared 32x32");
     assert!(err.to_string().contains("`input`"), "{err}");
 }

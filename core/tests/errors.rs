@@ -59,13 +59,20 @@ fn unsupported_operator_names_the_node() {
 
 #[test]
 fn wrong_input_shape_dtype_name_and_unknown_cut_are_typed() {
-    let exec = Executor::new(Arc::new(Model::load(model_path("tiny_resnet"), &LoadOptions::default()).expect("loads")));
-    let bad_shape = NamedTensor::from_f32("input", vec![1, 3, 16, 16], &vec![0.0; 3 * 16 * 16]).expect("tensor");
+    let exec = Executor::new(Arc::new(
+        Model::load(model_path("tiny_resnet"), &LoadOptions::default()).expect("loads"),
+    ));
+    let bad_shape =
+        NamedTensor::from_f32("input", vec![1, 3, 16, 16], &vec![0.0; 3 * 16 * 16]).expect("tensor");
     assert!(matches!(exec.run_full(&[bad_shape]), Err(Error::Shape { ref tensor, .. }) if tensor == "input"));
-    let bad_dtype = NamedTensor::new("input", DType::Int32, vec![1, 3, 32, 32], vec![0; 4 * 3 * 32 * 32]).expect("tensor");
+    let bad_dtype = NamedTensor::new("input", DType::Int32, vec![1, 3, 32, 32], vec![0; 4 * 3 * 32 * 32])
+        .expect("tensor");
     assert!(matches!(exec.run_full(&[bad_dtype]), Err(Error::DType { .. })));
-    let bad_name = NamedTensor::from_f32("image", vec![1, 3, 32, 32], &vec![0.0; 3 * 32 * 32]).expect("tensor");
-    assert!(matches!(exec.run_full(&[bad_name]), Err(Error::UnknownTensor { ref name, .. }) if name == "image"));
+    let bad_name =
+        NamedTensor::from_f32("image", vec![1, 3, 32, 32], &vec![0.0; 3 * 32 * 32]).expect("tensor");
+    assert!(
+        matches!(exec.run_full(&[bad_name]), Err(Error::UnknownTensor { ref name, .. }) if name == "image")
+    );
     assert!(matches!(exec.run_before(9999, &[]), Err(Error::UnknownCut { id: 9999, last: 27 })));
     assert!(NamedTensor::new("x", DType::Fp32, vec![2, 2], vec![0; 15]).is_err(), "length must match shape");
 }

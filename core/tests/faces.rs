@@ -20,7 +20,9 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn same_person_is_close_and_different_people_are_far() {
-    let exec = Executor::new(Arc::new(Model::load(model_path("face_embedder"), &LoadOptions::default()).expect("loads")));
+    let exec = Executor::new(Arc::new(
+        Model::load(model_path("face_embedder"), &LoadOptions::default()).expect("loads"),
+    ));
     let obama = descriptor(&exec, "obama_crop.npy");
     let obama2 = descriptor(&exec, "obama2_crop.npy");
     let biden = descriptor(&exec, "biden_crop.npy");
@@ -35,7 +37,9 @@ fn same_person_is_close_and_different_people_are_far() {
 
 #[test]
 fn tract_matches_onnxruntime_descriptors_and_split_matches_whole() {
-    let exec = Executor::new(Arc::new(Model::load(model_path("face_embedder"), &LoadOptions::default()).expect("loads")));
+    let exec = Executor::new(Arc::new(
+        Model::load(model_path("face_embedder"), &LoadOptions::default()).expect("loads"),
+    ));
     let ours = descriptor(&exec, "obama_crop.npy");
     let reference = npy::read_npy(testdata("obama_descriptor.npy"), "descriptor").expect("reference");
     let theirs = reference.to_f32().expect("f32");

@@ -33,7 +33,8 @@ fn whole_model_matches_onnxruntime_reference_outputs() {
     ] {
         let exec = executor(stem);
         let spec = &exec.model().inputs()[0];
-        let input = NamedTensor { name: spec.name.clone(), ..npy::read_npy(testdata(input), "").expect("npy") };
+        let input =
+            NamedTensor { name: spec.name.clone(), ..npy::read_npy(testdata(input), "").expect("npy") };
         let out = exec.run_full(&[input]).expect("runs");
         let expected = npy::read_npy(testdata(expected), &out[0].name).expect("npy");
         let diff = out[0].max_abs_diff(&expected);
@@ -82,7 +83,8 @@ fn parts_run_concurrently_from_several_threads() {
             let (exec, inputs, whole) = (exec.clone(), inputs.clone(), whole.clone());
             s.spawn(move || {
                 for _ in 0..3 {
-                    let out = exec.run_after(cut, &exec.run_before(cut, &inputs).expect("before")).expect("after");
+                    let out =
+                        exec.run_after(cut, &exec.run_before(cut, &inputs).expect("before")).expect("after");
                     assert_eq!(out, whole);
                 }
             });

@@ -115,7 +115,8 @@ def fp16(t):
 
 
 def int8(t):
-    lo, hi = t.min(), t.max()
+    # per-tensor affine over a range that includes 0, as core/src/encoding.rs does
+    lo, hi = t.min().clamp(max=0.0), t.max().clamp(min=0.0)
     scale = (hi - lo).clamp(min=1e-12) / 255.0
     q = torch.round((t - lo) / scale).clamp(0, 255)
     return q * scale + lo
