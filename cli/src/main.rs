@@ -8,6 +8,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tandem_core::{check, npy, Executor, LoadOptions, Model, NamedTensor};
 
+mod demo;
+mod export;
+mod infer;
+mod plan;
+
 #[derive(Parser)]
 #[command(name = "tandem", version, about = "Split DNN inference between a phone and the edge")]
 struct Cli {
@@ -17,6 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve models over the Open Inference Protocol: the edge half of split inference.
+    Edge(Box<EdgeArgs>),
+    /// Measure the papers' evaluation on an emulated phone, links and edge (docs/PERFORMANCE.md).
+    Bench(Box<tandem_bench::BenchCli>),
     /// List every place the model can be cut, with the tensors and bytes crossing it.
     Cuts {
         #[command(flatten)]
@@ -47,6 +56,13 @@ enum Command {
         #[arg(long)]
         cut: Option<usize>,
     },
+    /// Run one request through an offload session (phone, edge, fallback) and print its report.
+    Infer(Box<infer::InferArgs>),
+    /// The FaceID demo, fully local: enroll a face, verify photos over emulated 3G, LTE,
+    /// Wi-Fi and offline, write report.html.
+    Demo(Box<demo::DemoArgs>),
+    /// Write the part after chosen cuts as a Triton/KServe model repository, with a manifest.
+    Export(Box<export::ExportArgs>),
     /// Measure each cut's two parts on this machine (warm-up, then the median of runs).
     Profile {
         #[command(flatten)]
@@ -57,7 +73,72 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Write the device profile (part before each cut) for `tandem plan --device-profile`.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// Write an edge profile (part after each cut) for `tandem plan --edge-profile`.
+        #[arg(long, value_name = "FILE")]
+        save_edge: Option<PathBuf>,
     },
+    /// Plan a request: where to cut, which exit and encoding, for a link and phone state.
+    Plan(Box<plan::PlanArgs>),
+}
+
+/// `tandem edge`: see `docs/PROTOCOL.md` for the wire contract.
+#[derive(Args)]
+struct EdgeArgs {
+    /// Serve every DIR/NAME.onnx as model NAME.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Serve this model file (named after its file stem); repeatable.
+    #[arg(long = "model", value_name = "FILE")]
+    model_files: Vec<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// File holding the bearer token every endpoint but /v2/health/* requires.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Three tiers: forward requests carrying `tandem_upstream_cut` to this Tandem server.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// File holding the bearer token to send upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_token_file: Option<PathBuf>,
+    /// Extra root certificate (PEM) to trust for an https:// upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<PathBuf>,
+    /// Largest request body, in MiB (413 beyond).
+    #[arg(long, default_value_t = 64)]
+    body_limit_mb: usize,
+    /// Longest an inference request may take, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    timeout_ms: u64,
+    /// Model runs at once (default: the number of CPUs).
+    #[arg(long)]
+    max_concurrent: Option<usize>,
+    /// Requests that may wait for a slot before the server answers 503.
+    #[arg(long, default_value_t = 256)]
+    max_queued: usize,
+    /// Seconds per model the background profiler may spend measuring cuts (0: off).
+    #[arg(long, default_value_t = 30.0)]
+    profile_budget_s: f64,
+    /// Engine running the parts: tract, or ort (ONNX Runtime; needs a build with the `ort`
+    /// feature, and ORT_DYLIB_PATH or --ort-dylib naming libonnxruntime.so).
+    #[arg(long, default_value = "tract")]
+    engine: tandem_edge::EngineChoice,
+    /// The libonnxruntime.so to load with --engine ort (default: $ORT_DYLIB_PATH).
+    #[arg(long, value_name = "FILE")]
+    ort_dylib: Option<PathBuf>,
+    /// ONNX Runtime threads per run with --engine ort.
+    #[arg(long, default_value_t = 1)]
+    ort_threads: usize,
 }
 
 #[derive(Args)]
@@ -110,11 +191,58 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Edge(args) => edge(*args),
+        Command::Bench(args) => Ok(tandem_bench::main(*args)?),
         Command::Cuts { model, json } => cuts(&model, json),
         Command::Verify { model, tolerance, json } => verify(&model, tolerance, json),
         Command::Run { model, output, cut } => run_model(&model, &output, cut),
-        Command::Profile { model, runs, json } => profile(&model, runs, json),
+        Command::Profile { model, runs, json, save, save_edge } => {
+            profile(&model, runs, json, save.as_deref(), save_edge.as_deref())
+        }
+        Command::Plan(args) => plan::run(*args),
+        Command::Export(args) => export::run(*args),
+        Command::Demo(args) => demo::run(*args),
+        Command::Infer(args) => infer::run(*args),
     }
+}
+
+fn edge(args: EdgeArgs) -> Result<()> {
+    let mut builder = tandem_edge::EdgeServer::builder()
+        .body_limit_bytes(args.body_limit_mb << 20)
+        .request_timeout(std::time::Duration::from_millis(args.timeout_ms))
+        .max_queued(args.max_queued)
+        .profile_budget(std::time::Duration::from_secs_f64(args.profile_budget_s.max(0.0)));
+    if let Some(dir) = args.models {
+        builder = builder.models_dir(dir);
+    }
+    for file in args.model_files {
+        builder = builder.model_file(file);
+    }
+    if let Some(file) = args.token_file {
+        builder = builder.token_file(file);
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        builder = builder.tls_pem_files(cert, key);
+    }
+    if let Some(url) = args.upstream {
+        builder = builder.upstream(url);
+    }
+    if let Some(file) = args.upstream_token_file {
+        builder = builder.upstream_token_file(file);
+    }
+    if let Some(file) = args.upstream_ca {
+        builder = builder.upstream_root_cert(file);
+    }
+    if let Some(n) = args.max_concurrent {
+        builder = builder.max_concurrent(n);
+    }
+    builder = builder
+        .engine(args.engine)
+        .ort_options(tandem_edge::OrtOptions { dylib: args.ort_dylib, intra_threads: args.ort_threads });
+    builder.serve_until_signal(&args.listen, |edge| {
+        eprintln!("tandem edge: serving {:?} on {}", edge.models(), edge.url());
+    })?;
+    Ok(())
 }
 
 fn cuts(args: &ModelArgs, json: bool) -> Result<()> {
@@ -185,9 +313,15 @@ fn run_model(args: &ModelArgs, output: &Path, cut: Option<usize>) -> Result<()> 
     Ok(())
 }
 
-fn profile(args: &ModelArgs, runs: usize, json: bool) -> Result<()> {
+fn profile(
+    args: &ModelArgs,
+    runs: usize,
+    json: bool,
+    save: Option<&Path>,
+    save_edge: Option<&Path>,
+) -> Result<()> {
     let (model, inputs) = args.load_with_input()?;
-    let exec = Executor::new(model);
+    let exec = Executor::new(model.clone());
     let timings = check::profile(&exec, &inputs, runs, |t| {
         if !json {
             println!(
@@ -199,5 +333,5 @@ fn profile(args: &ModelArgs, runs: usize, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&timings)?);
     }
-    Ok(())
+    plan::save_profiles(&model, &timings, save, save_edge)
 }

@@ -100,6 +100,33 @@ pub fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> 
     Ok(times[times.len() / 2])
 }
 
+/// The measured time of one part.
+#[derive(Clone, Debug)]
+pub struct PartTiming {
+    /// Median run time, in milliseconds.
+    pub run_ms: f64,
+    /// Cold build time, in milliseconds.
+    pub build_ms: f64,
+    /// What the part produced on the timed input.
+    pub outputs: Vec<NamedTensor>,
+}
+
+/// Times one part of cut `cut` on `inputs` (the model inputs for [`Side::Before`], the
+/// crossing tensors for [`Side::After`]): one warm-up run, then the median of `runs`.
+/// Shared by `profile` and the device calibration (`devprofile`).
+pub fn time_part(
+    exec: &Executor,
+    cut: usize,
+    side: Side,
+    inputs: &[NamedTensor],
+    runs: usize,
+) -> Result<PartTiming> {
+    let part = exec.part(cut, side)?;
+    let outputs = part.run(inputs)?;
+    let run_ms = median_ms(runs, || part.run(inputs).map(drop))?;
+    Ok(PartTiming { run_ms, build_ms: part.build_ms, outputs })
+}
+
 /// Measures every cut's two parts (one warm-up, median of `runs`).
 pub fn profile(
     exec: &Executor,
@@ -109,15 +136,12 @@ pub fn profile(
 ) -> Result<Vec<CutTiming>> {
     let mut timings = vec![];
     for cut in exec.model().cuts() {
-        let before = exec.part(cut.id, Side::Before)?;
-        let after = exec.part(cut.id, Side::After)?;
-        let crossing = before.run(inputs)?;
-        let before_ms = median_ms(runs, || before.run(inputs).map(drop))?;
-        let after_ms = median_ms(runs, || after.run(&crossing).map(drop))?;
+        let before = time_part(exec, cut.id, Side::Before, inputs, runs)?;
+        let after = time_part(exec, cut.id, Side::After, &before.outputs, runs)?;
         let timing = CutTiming {
             id: cut.id,
-            before_ms,
-            after_ms,
+            before_ms: before.run_ms,
+            after_ms: after.run_ms,
             bytes: cut.bytes,
             before_build_ms: before.build_ms,
             after_build_ms: after.build_ms,

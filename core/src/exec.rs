@@ -28,6 +28,9 @@ pub struct Part {
     pub cut: usize,
     /// Which side of the cut.
     pub side: Side,
+    /// The cut where the part ends: `cut` for a part before a cut, the last cut for a part
+    /// after one, `to` for a part between two cuts ([`Executor::part_between`]).
+    pub until: usize,
     /// What the part reads.
     pub inputs: Vec<TensorSpec>,
     /// What the part produces.
@@ -122,8 +125,10 @@ pub struct CacheStats {
     pub evictions: u64,
 }
 
+/// A cached part is keyed by the cuts it runs between: `(0, c)` before cut `c`, `(c, last)`
+/// after it. The whole model is both "after cut 0" and "before the last cut": one entry.
 struct Cache {
-    entries: Vec<(usize, Side, Arc<Part>, u64)>,
+    entries: Vec<((usize, usize), Arc<Part>, u64)>,
     tick: u64,
     stats: CacheStats,
 }
@@ -178,61 +183,74 @@ impl Executor {
         self.part(cut, Side::After)?.run(crossing)
     }
 
+    /// Runs the part between cut `from` and cut `to` on the tensors crossing `from`; returns
+    /// the tensors crossing `to` (the model outputs when `to` is the last cut).
+    pub fn run_between(&self, from: usize, to: usize, crossing: &[NamedTensor]) -> Result<Vec<NamedTensor>> {
+        self.part_between(from, to)?.run(crossing)
+    }
+
     /// The built part for `cut` and `side`, from the cache or built now.
     pub fn part(&self, cut: usize, side: Side) -> Result<Arc<Part>> {
         self.model.cut(cut)?;
-        // The whole model is both "after cut 0" and "before the last cut": build it once.
-        let (cut, side) = if side == Side::Before && cut == self.model.last_cut() && cut > 0 {
-            (0, Side::After)
-        } else {
-            (cut, side)
-        };
+        match side {
+            Side::Before => self.part_between(0, cut),
+            Side::After => self.part_between(cut, self.model.last_cut()),
+        }
+    }
+
+    /// The built part between cut `from` and cut `to` (`from <= to`), from the cache or
+    /// built now. `part_between(0, c)` is the part before cut `c`, `part_between(c, last)`
+    /// the part after it.
+    pub fn part_between(&self, from: usize, to: usize) -> Result<Arc<Part>> {
+        self.model.between_specs(from, to)?;
+        let key = (from, to);
         {
             let mut cache = self.cache.lock().expect("cache lock poisoned");
             cache.tick += 1;
             let tick = cache.tick;
-            if let Some(entry) = cache.entries.iter_mut().find(|e| e.0 == cut && e.1 == side) {
-                entry.3 = tick;
-                let part = entry.2.clone();
+            if let Some(entry) = cache.entries.iter_mut().find(|e| e.0 == key) {
+                entry.2 = tick;
+                let part = entry.1.clone();
                 cache.stats.hits += 1;
                 return Ok(part);
             }
         }
         // Build outside the lock so other cuts keep running meanwhile.
-        let part = Arc::new(self.build(cut, side)?);
+        let part = Arc::new(self.build(from, to)?);
         let mut cache = self.cache.lock().expect("cache lock poisoned");
         cache.stats.builds += 1;
         cache.tick += 1;
         let tick = cache.tick;
-        cache.entries.push((cut, side, part.clone(), tick));
+        cache.entries.push((key, part.clone(), tick));
         cache.stats.weight_bytes += part.weight_bytes;
         while cache.stats.weight_bytes > cache.stats.budget_bytes && cache.entries.len() > 1 {
             let oldest = (0..cache.entries.len())
-                .filter(|&i| !Arc::ptr_eq(&cache.entries[i].2, &part))
-                .min_by_key(|&i| cache.entries[i].3)
+                .filter(|&i| !Arc::ptr_eq(&cache.entries[i].1, &part))
+                .min_by_key(|&i| cache.entries[i].2)
                 .expect("more than one entry");
-            let (_, _, dropped, _) = cache.entries.remove(oldest);
+            let (_, dropped, _) = cache.entries.remove(oldest);
             cache.stats.weight_bytes -= dropped.weight_bytes;
             cache.stats.evictions += 1;
         }
         Ok(part)
     }
 
-    fn build(&self, cut: usize, side: Side) -> Result<Part> {
+    fn build(&self, from: usize, to: usize) -> Result<Part> {
         let start = Instant::now();
         let model = &self.model;
-        let spec = model.cut(cut)?;
-        let (inputs, outputs, proto) = match side {
-            Side::Before => (model.inputs().to_vec(), spec.tensors.clone(), model.before_proto(cut)?),
-            Side::After => (spec.tensors.clone(), model.outputs().to_vec(), model.after_proto(cut)?),
-        };
+        let last = model.last_cut();
+        // A part starting at cut 0 and ending before the last cut is a "before" part; any
+        // other runs after its first cut (up to `until`).
+        let (cut, side) = if from == 0 && to < last { (to, Side::Before) } else { (from, Side::After) };
+        let (inputs, outputs) = model.between_specs(from, to)?;
+        let proto = model.between_proto(from, to)?;
         let graph = proto.graph.as_ref().expect("extracted models have a graph");
         let empty = graph.node.is_empty();
         let weight_bytes = graph.initializer.iter().map(|t| prost::Message::encoded_len(t) as u64).sum();
         let plan = if empty { None } else { Some(optimize(proto, model.dir(), cut, side)?) };
         let build_ms = start.elapsed().as_secs_f64() * 1e3;
         log::debug!("built part {side:?} of cut {cut} in {build_ms:.1} ms");
-        Ok(Part { cut, side, inputs, outputs, build_ms, weight_bytes, plan })
+        Ok(Part { cut, side, until: to, inputs, outputs, build_ms, weight_bytes, plan })
     }
 }
 
@@ -252,4 +270,61 @@ fn optimize(
         return Err(Error::engine(what(), format!("incomplete cut, missing {:?}", parsed.unresolved_inputs)));
     }
     parsed.model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| Error::engine(what(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::seeded_inputs;
+
+    fn tiny_resnet() -> Executor {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tiny_resnet.onnx");
+        Executor::new(Arc::new(Model::load(path, &crate::LoadOptions::default()).expect("model loads")))
+    }
+
+    #[test]
+    fn three_parts_equal_the_whole_model() {
+        let exec = tiny_resnet();
+        let input = seeded_inputs(exec.model().inputs());
+        let whole = exec.run_full(&input).expect("runs");
+        let last = exec.model().last_cut();
+        // Single- and multi-tensor cuts (3, 11, 22 carry several tensors), and the ends.
+        for (j, k) in [(0, 3), (3, 11), (2, 22), (11, last), (0, last), (5, 5)] {
+            let at_j = exec.run_before(j, &input).expect("before j");
+            let at_k = exec.run_between(j, k, &at_j).expect("between");
+            let names: Vec<&str> = at_k.iter().map(|t| t.name.as_str()).collect();
+            if k < last {
+                assert_eq!(names, exec.model().cut(k).unwrap().tensor_names(), "({j}, {k})");
+            }
+            let outputs = exec.run_after(k, &at_k).expect("after k");
+            assert_eq!(outputs.len(), whole.len());
+            for (o, w) in outputs.iter().zip(&whole) {
+                assert_eq!(o.name, w.name);
+                assert!(o.max_abs_diff(w) <= 1e-5, "({j}, {k}): {}", o.max_abs_diff(w));
+            }
+        }
+    }
+
+    #[test]
+    fn between_parts_share_the_cache_with_before_and_after() {
+        let exec = tiny_resnet();
+        let last = exec.model().last_cut();
+        let whole = exec.part(0, Side::After).expect("whole");
+        assert!(Arc::ptr_eq(&whole, &exec.part_between(0, last).expect("whole again")));
+        assert!(Arc::ptr_eq(&whole, &exec.part(last, Side::Before).expect("whole again")));
+        let before = exec.part(4, Side::Before).expect("before 4");
+        assert!(Arc::ptr_eq(&before, &exec.part_between(0, 4).expect("before 4 again")));
+        assert_eq!((before.cut, before.side, before.until), (4, Side::Before, 4));
+        let between = exec.part_between(4, 9).expect("between");
+        assert_eq!((between.cut, between.side, between.until), (4, Side::After, 9));
+        assert_eq!(exec.cache_stats().builds, 3);
+    }
+
+    #[test]
+    fn between_refuses_reversed_or_unknown_cuts() {
+        let exec = tiny_resnet();
+        assert!(exec.part_between(9, 4).is_err());
+        assert!(matches!(exec.part_between(0, 999), Err(Error::UnknownCut { id: 999, .. })));
+        assert!(exec.model().between_proto(3, 2).is_err());
+    }
 }

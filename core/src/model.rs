@@ -252,6 +252,30 @@ impl Model {
         Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[id..], &cut.tensors, &self.outputs))
     }
 
+    /// The ONNX model of the part between cut `from` and cut `to` (`from <= to`): it reads the
+    /// tensors crossing `from` (the model inputs for cut 0) and produces the tensors crossing
+    /// `to` (the model outputs, in the model's order, for the last cut). A three-tier edge runs
+    /// it before forwarding the rest to a further server.
+    pub fn between_proto(&self, from: usize, to: usize) -> Result<pb::ModelProto> {
+        let (inputs, outputs) = self.between_specs(from, to)?;
+        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[from..to], &inputs, &outputs))
+    }
+
+    /// What the part between cut `from` and cut `to` reads and produces.
+    pub(crate) fn between_specs(&self, from: usize, to: usize) -> Result<(Vec<TensorSpec>, Vec<TensorSpec>)> {
+        let start = self.cut(from)?;
+        let end = self.cut(to)?;
+        if from > to {
+            return Err(Error::engine(
+                format!("extracting the part between cut {from} and cut {to}"),
+                format!("cut {to} comes before cut {from}"),
+            ));
+        }
+        let inputs = if from == 0 { self.inputs.clone() } else { start.tensors.clone() };
+        let outputs = if to == self.last_cut() { self.outputs.clone() } else { end.tensors.clone() };
+        Ok((inputs, outputs))
+    }
+
     /// The directory external weight files are resolved against.
     pub(crate) fn dir(&self) -> Option<&str> {
         self.path.parent().and_then(|p| p.to_str())

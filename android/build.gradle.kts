@@ -1,0 +1,5 @@
+// Versions shared by the modules. Kotlin matches android/jvm-test/pom.xml (the desktop tests).
+plugins {
+    id("com.android.library") version "8.7.3" apply false
+    id("org.jetbrains.kotlin.android") version "2.1.0" apply false
+}

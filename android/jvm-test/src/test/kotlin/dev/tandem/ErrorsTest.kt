@@ -1,0 +1,45 @@
+package dev.tandem
+
+import java.io.File
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+
+/** Typed errors from Rust arrive as Kotlin exceptions; nothing else escapes. */
+class ErrorsTest {
+    @Test
+    fun `a missing model file is a Model exception naming the file`() {
+        val e = assertThrows<TandemException.Model> { Tandem.create(File("/nonexistent/face.onnx")) }
+        assertTrue(e.reason.contains("/nonexistent/face.onnx"), e.reason)
+    }
+
+    @Test
+    fun `tensors that do not fit the model are InvalidInput`() = runBlocking<Unit> {
+        Tandem.create(TestModels.tinyResnet).use { tandem ->
+            val wrongShape = Tensor.float32(FloatArray(10), intArrayOf(1, 10))
+            val e = assertThrows<TandemException.InvalidInput> { runBlocking { tandem.infer(wrongShape) } }
+            assertTrue(e.reason.isNotBlank())
+            val short = TestModels.tinyResnetInput().copy(data = ByteArray(12))
+            assertThrows<TandemException.InvalidInput> { runBlocking { tandem.infer(short) } }
+            val beyond = InferOptions(cut = 100_000u)
+            assertThrows<TandemException.InvalidInput> {
+                runBlocking { tandem.infer(listOf(TestModels.tinyResnetInput()), beyond) }
+            }
+        }
+    }
+
+    @Test
+    fun `a bad policy is a Config exception`() {
+        val policy = Policy.latency().copy(maxAccuracyDrop = 3.0)
+        assertThrows<TandemException.Config> { Tandem.create(TestModels.tinyResnet, policy = policy) }
+    }
+
+    @Test
+    fun `a closed client refuses requests`() = runBlocking<Unit> {
+        val tandem = Tandem.create(TestModels.tinyResnet)
+        tandem.close()
+        tandem.close() // idempotent
+        assertThrows<IllegalStateException> { runBlocking { tandem.infer(TestModels.tinyResnetInput()) } }
+    }
+}

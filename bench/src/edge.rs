@@ -1,0 +1,167 @@
+//! The edge: `tandem edge` in a child process (unthrottled), optionally inside the kernel
+//! shaper's network namespace.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::error::BenchError;
+use crate::protocol::ModelSpec;
+
+/// A running `tandem edge` process; killed on drop.
+#[derive(Debug)]
+pub struct EdgeProcess {
+    child: Child,
+    url: String,
+}
+
+/// What the edge's background profiler reached for one model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProfileState {
+    /// The model.
+    pub model: String,
+    /// `done`, `partial` (budget ran out: some cuts interpolated) or `disabled`.
+    pub status: String,
+    /// Cuts measured by the edge.
+    pub measured_cuts: usize,
+    /// Cuts in the model.
+    pub cuts: usize,
+}
+
+impl EdgeProcess {
+    /// Starts `exe edge` serving `models` on `listen`, in network namespace `netns` if given,
+    /// with `profile_budget_s` seconds per model for its profiler; its stderr goes to `log`.
+    /// Returns once it listens (loading big models takes a while).
+    pub fn spawn(
+        exe: &Path,
+        models: &[ModelSpec],
+        listen: &str,
+        profile_budget_s: f64,
+        netns: Option<&str>,
+        log: &Path,
+    ) -> Result<EdgeProcess, BenchError> {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        cmd.arg("edge").args(["--listen", listen, "--profile-budget-s", &profile_budget_s.to_string()]);
+        for m in models {
+            cmd.arg("--model").arg(&m.path);
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| BenchError::Process { role: "edge", reason: format!("starting: {e}") })?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| BenchError::Process { role: "edge", reason: "no stderr".into() })?;
+        let mut log_file = std::fs::File::create(log).map_err(|e| BenchError::io(log, e))?;
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log_file, "{line}");
+                if let Some(url) =
+                    line.strip_prefix("tandem edge: serving ").and_then(|l| l.rsplit(" on ").next())
+                {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let mut edge = EdgeProcess { child, url: String::new() };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(url) => {
+                    edge.url = url;
+                    return Ok(edge);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = edge.child.try_wait() {
+                        return Err(BenchError::Process {
+                            role: "edge",
+                            reason: format!("exited with {status} before listening; see {}", log.display()),
+                        });
+                    }
+                }
+                Err(_) => {
+                    return Err(BenchError::Process {
+                        role: "edge",
+                        reason: format!("did not start listening; see {}", log.display()),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The edge's base URL, as it printed it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The `host:port` the edge listens on.
+    pub fn authority(&self) -> &str {
+        self.url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/')
+    }
+
+    /// Waits until the edge's profiler has finished (or run out of budget) for every model,
+    /// so that it is idle during the measurements. Gives up after `timeout`.
+    pub async fn wait_for_profiles(
+        &self,
+        models: &[ModelSpec],
+        timeout: Duration,
+    ) -> Result<Vec<ProfileState>, BenchError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| BenchError::Edge(format!("HTTP client: {e}")))?;
+        let start = Instant::now();
+        let mut states = vec![];
+        for m in models {
+            let url = format!("{}/v2/models/{}/profile", self.url.trim_end_matches('/'), m.name);
+            loop {
+                let body: Option<serde_json::Value> = match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => r.json().await.ok(),
+                    _ => None,
+                };
+                if let Some(b) = &body {
+                    let status = b["status"].as_str().unwrap_or("").to_string();
+                    if !status.is_empty() && status != "running" {
+                        let cuts = b["cuts"].as_array().map_or(0, |c| c.len());
+                        let measured_cuts = b["cuts"]
+                            .as_array()
+                            .map_or(0, |c| c.iter().filter(|c| c["measured"] == true).count());
+                        states.push(ProfileState { model: m.name.clone(), status, measured_cuts, cuts });
+                        break;
+                    }
+                }
+                if start.elapsed() > timeout {
+                    return Err(BenchError::Edge(format!(
+                        "the profile of `{}` was not ready after {timeout:?}",
+                        m.name
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        Ok(states)
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,280 @@
+//! `results.md`: the results as Markdown tables.
+
+use std::fmt::Write;
+
+use crate::results::{
+    Results, StrategyResult, NEUROSURGEON_ENERGY_REDUCTION, NEUROSURGEON_SPEEDUP, REGRET_TARGET_MEDIAN,
+    REGRET_TARGET_WORST,
+};
+use crate::trace::TraceStats;
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+        None => "-".into(),
+    }
+}
+
+fn latency(s: &StrategyResult) -> String {
+    match (s.latency_ms, s.latency_lower_bound_ms) {
+        (Some(l), _) => ms(Some(l)),
+        (None, Some(lb)) => format!("> {}", ms(Some(lb))),
+        _ => "-".into(),
+    }
+}
+
+fn ratio(v: Option<f64>, lower_bound: bool) -> String {
+    match v {
+        Some(x) if lower_bound => format!("≥ {x:.2}x"),
+        Some(x) => format!("{x:.2}x"),
+        None => "-".into(),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn trace_row(out: &mut String, name: &str, t: &TraceStats) {
+    let _ = writeln!(
+        out,
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        t.requests,
+        ms(Some(t.mean_latency_ms)),
+        ms(Some(t.p50_latency_ms)),
+        ms(Some(t.p95_latency_ms)),
+        pct(Some(t.deadline_miss_rate)),
+        pct(Some(t.offloaded_rate)),
+        t.fallbacks,
+        pct(Some(t.oracle_cut_agreement)),
+        t.uplink_error_log2_median.map_or("-".into(), |e| format!("{:.2}x", 2f64.powf(e))),
+    );
+}
+
+/// Renders `results` as Markdown.
+pub fn render(r: &Results) -> String {
+    let mut out = String::new();
+    let s = &r.setup;
+    let _ = writeln!(out, "# Tandem benchmark: the papers' evaluation, measured\n");
+    let _ = writeln!(
+        out,
+        "Phone {}x slower than the edge ({}: {}); links by {}; {} run(s) per cut; cuts: {}; {} CPUs, load average {:.1} at \
+         the start and {:.1} at the end; {:.0} s.\n",
+        s.slowdown,
+        s.throttle,
+        s.throttle_detail,
+        s.shaper,
+        s.runs,
+        s.cuts,
+        s.cpus,
+        s.load_average[0],
+        s.load_average[1],
+        s.duration_s
+    );
+    let _ = writeln!(out, "Command: `{}`\n", s.command);
+    let _ = writeln!(out, "Networks (uplink / downlink Mbps, RTT ms):");
+    for n in &s.networks {
+        let _ = writeln!(
+            out,
+            "- {}: {} / {} Mbps, {} ms ({} radio)",
+            n.name, n.uplink_mbps, n.downlink_mbps, n.rtt_ms, n.kind
+        );
+    }
+    let _ = writeln!(out, "\nRegret: {}.\n\nCap: {}.\n", s.regret_definition, s.cap_rule);
+    if s.cuts == "subset" {
+        let _ = writeln!(out, "Oracle subset: {}.\n", s.subset_rule);
+    }
+
+    let m = &r.summary;
+    let _ = writeln!(out, "## Summary\n");
+    let _ = writeln!(out, "| what | measured | target / paper |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| planner regret, median (n = {}) | {} | ≤ {REGRET_TARGET_MEDIAN} |",
+        m.regret_count,
+        m.regret_median.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| planner regret, worst | {} | ≤ {REGRET_TARGET_WORST} |",
+        m.regret_max.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| sweep-only regret, median / worst (biased up by noise) | {} / {} | |",
+        m.regret_sweep_median.map_or("-".into(), |x| format!("{x:.3}")),
+        m.regret_sweep_max.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| latency-optimal speedup over edge-only (geomean) | {} | {NEUROSURGEON_SPEEDUP}x (Neurosurgeon, over cloud-only) |",
+        ratio(m.speedup_vs_edge_only_geomean, m.speedup_vs_edge_only_includes_lower_bounds)
+    );
+    let _ = writeln!(
+        out,
+        "| latency-optimal speedup over local-only (geomean) | {} | |",
+        ratio(m.speedup_vs_local_only_geomean, false)
+    );
+    let _ = writeln!(
+        out,
+        "| energy-optimal phone energy reduction over edge-only (mean) | {} | {:.1}% (Neurosurgeon) |\n",
+        pct(m.energy_reduction_vs_edge_only_mean),
+        NEUROSURGEON_ENERGY_REDUCTION * 100.0
+    );
+
+    let _ = writeln!(
+        out,
+        "Over 3G, LTE and Wi-Fi only (Neurosurgeon's networks): speedup over edge-only {}, energy reduction {}.\n",
+        ratio(m.speedup_vs_edge_only_geomean_3g_lte_wifi, false),
+        pct(m.energy_reduction_vs_edge_only_mean_3g_lte_wifi)
+    );
+    let _ = writeln!(out, "| network | regret median | regret worst | speedup vs edge-only | vs local-only | energy reduction vs edge-only |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for n in &m.by_network {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            n.network,
+            n.regret_median.map_or("-".into(), |x| format!("{x:.3}")),
+            n.regret_max.map_or("-".into(), |x| format!("{x:.3}")),
+            ratio(n.speedup_vs_edge_only_geomean, n.speedup_vs_edge_only_includes_lower_bounds),
+            ratio(n.speedup_vs_local_only_geomean, false),
+            pct(n.energy_reduction_vs_edge_only_mean)
+        );
+    }
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "## Latency per strategy, ms (chosen cut in parentheses)\n");
+    let _ = writeln!(
+        out,
+        "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | oracle | regret | vs edge-only | vs local-only |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for model in &r.models {
+        for n in &model.networks {
+            let st = &n.strategies;
+            let with_cut = |x: &StrategyResult| format!("{} ({})", latency(x), x.cut);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                model.model,
+                n.network,
+                latency(&st.local_only),
+                latency(&st.edge_only),
+                with_cut(&st.latency_optimal),
+                with_cut(&st.energy_optimal),
+                with_cut(&st.balanced),
+                with_cut(&st.oracle),
+                match (n.regret, n.regret_is_lower_bound, &n.confirmation) {
+                    (Some(x), false, Some(_)) => {
+                        format!("{x:.3} (sweep {:.3})", n.regret_sweep.unwrap_or(f64::NAN))
+                    }
+                    (Some(x), false, None) => format!("{x:.3}"),
+                    (Some(x), true, _) => format!("≥ {x:.3}"),
+                    _ => "-".into(),
+                },
+                ratio(n.speedup_vs_edge_only, n.speedup_vs_edge_only_is_lower_bound),
+                ratio(n.speedup_vs_local_only, false),
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\n## Modeled phone energy per strategy, mJ\n");
+    let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | reduction vs edge-only | vs local-only |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for model in &r.models {
+        for n in &model.networks {
+            let st = &n.strategies;
+            let e = |x: &StrategyResult| ms(x.energy_mj);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} |",
+                model.model,
+                n.network,
+                e(&st.local_only),
+                e(&st.edge_only),
+                e(&st.latency_optimal),
+                e(&st.energy_optimal),
+                e(&st.balanced),
+                e(&st.energy_oracle),
+                st.energy_oracle.cut,
+                pct(n.energy_reduction_vs_edge_only),
+                pct(n.energy_reduction_vs_local_only),
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\n## Prediction vs measurement at the chosen cut (latency objective)\n");
+    let _ = writeln!(out, "| model | network | cut | predicted ms | measured ms | oracle cut | oracle predicted ms | oracle measured ms |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for model in &r.models {
+        for n in &model.networks {
+            let c = &n.strategies.latency_optimal;
+            let o = &n.strategies.oracle;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                model.model,
+                n.network,
+                c.cut,
+                ms(c.predicted_latency_ms),
+                latency(c),
+                o.cut,
+                ms(o.predicted_latency_ms),
+                latency(o)
+            );
+        }
+    }
+
+    if let Some(t) = &r.trace {
+        let _ = writeln!(out, "\n## Trace-driven run: {}\n", t.model);
+        let _ = writeln!(
+            out,
+            "{:.0} s per run, bandwidth level changing every {:.1} s (seeded Markov chain over {}), a request every {:.0} \
+             ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level: {:?}.\n",
+            t.duration_ms / 1e3,
+            t.segment_ms / 1e3,
+            t.levels.join(", "),
+            t.period_ms,
+            t.deadline_ms,
+            t.reported_network,
+            t.oracle_cut_per_level
+        );
+        let _ = writeln!(
+            out,
+            "| run | requests | mean ms | p50 ms | p95 ms | deadline misses | offloaded | fallbacks | oracle's cut | uplink estimate error (median factor) |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        trace_row(&mut out, "online (estimator + re-planning)", &t.online);
+        trace_row(&mut out, "oracle (knows the trace)", &t.oracle);
+        let _ = writeln!(out, "\nOnline mean latency / oracle: {}.", ratio(t.mean_latency_ratio, false));
+    }
+    if !r.skipped_models.is_empty() {
+        let _ = writeln!(out, "\n## Skipped models\n");
+        for sk in &r.skipped_models {
+            let _ = writeln!(out, "- {}: {}", sk.model, sk.reason);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{ModelResult, NetworkResult};
+
+    #[test]
+    fn tables_show_lower_bounds_and_every_model_network_pair() {
+        let mut n = NetworkResult { network: "3g".into(), regret: Some(1.0), ..Default::default() };
+        n.strategies.edge_only.latency_lower_bound_ms = Some(4500.0);
+        n.strategies.local_only.latency_ms = Some(120.4);
+        let r = Results {
+            models: vec![ModelResult { model: "m".into(), networks: vec![n], ..Default::default() }],
+            ..Default::default()
+        };
+        let md = render(&r);
+        assert!(md.contains("| m | 3g | 120 | > 4500 |"), "{md}");
+        assert!(md.contains("| 1.000 |"));
+    }
+}

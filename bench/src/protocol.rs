@@ -1,0 +1,295 @@
+//! What the benchmark and its phone process say to each other: one JSON object per line,
+//! commands on the phone's stdin, responses on its stdout (logs go to its stderr).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::networks::Network;
+use crate::trace::TraceSegment;
+
+/// A model for the phone to open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The model's name on the edge (its file stem).
+    pub name: String,
+    /// The ONNX file.
+    pub path: PathBuf,
+}
+
+/// How the phone sets itself up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhoneSetup {
+    /// The edge as the phone sees it: the link emulator's address.
+    pub edge_url: String,
+    /// The models to open, one session each.
+    pub models: Vec<ModelSpec>,
+    /// Calibrated-slowdown mode (no cgroup): the phone runs at full speed, then sleeps
+    /// `(N - 1)` times its measured compute after each request and reports it as if it had
+    /// run `N` times slower. `None`: the orchestrator throttles the process (cgroup).
+    pub sleep_slowdown: Option<f64>,
+    /// Cuts timed by the device calibration (the others are interpolated).
+    pub calibration_cuts: usize,
+    /// Timed runs per calibrated cut.
+    pub calibration_runs: usize,
+}
+
+/// One request of the static experiments: run `cut` on `network`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasureRequest {
+    /// The model's name.
+    pub model: String,
+    /// The network the link emulator is set to (the phone reports its kind).
+    pub network: Network,
+    /// The forced cut.
+    pub cut: usize,
+    /// Unreported runs first (they build the parts on both sides).
+    pub warmup: usize,
+    /// Reported runs.
+    pub runs: usize,
+    /// Give up on the edge when finishing locally would still make this, ms: the cap of a
+    /// measurement. `None`: no cap.
+    pub deadline_ms: Option<f64>,
+}
+
+/// How a trace run picks its cuts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TraceMode {
+    /// The session plans every request itself, from its online link estimate.
+    Online,
+    /// The oracle: it knows the trace and forces the best measured cut of the level in
+    /// effect when each request starts.
+    Forced {
+        /// The cut to force at each level.
+        cut_per_level: Vec<usize>,
+    },
+}
+
+/// A trace-driven run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceRun {
+    /// Who picks the cuts.
+    pub mode: TraceMode,
+    /// The bandwidth levels over time (the orchestrator applies them to the link).
+    pub trace: Vec<TraceSegment>,
+    /// How long the run lasts, ms.
+    pub duration_ms: f64,
+    /// A request starts every `period_ms` (or as soon as the previous one ends, if later).
+    pub period_ms: f64,
+}
+
+/// A command to the phone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Build one session per model and check the edge.
+    Open(PhoneSetup),
+    /// Calibrate the device profile of a model (in the throttled process).
+    Calibrate {
+        /// The model's name.
+        model: String,
+    },
+    /// Plan with the known link of `network` for the three objectives.
+    Plan {
+        /// The model's name.
+        model: String,
+        /// The network.
+        network: Network,
+    },
+    /// Run forced-cut requests.
+    Measure(MeasureRequest),
+    /// Build the trace session: latency objective with a deadline, online estimation.
+    TraceOpen {
+        /// The model's name.
+        model: String,
+        /// The network kind the phone reports during the trace.
+        network: Network,
+        /// The requests' deadline, ms.
+        deadline_ms: f64,
+    },
+    /// Run a trace.
+    Trace(TraceRun),
+    /// Exit.
+    Quit,
+}
+
+/// A cut as the orchestrator needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CutInfo {
+    /// The cut id.
+    pub id: usize,
+    /// Bytes crossing it (float32 as stored).
+    pub bytes: u64,
+    /// Multiply-accumulates before it.
+    pub macs_before: u64,
+}
+
+/// A model the phone opened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenedModel {
+    /// The model's name.
+    pub name: String,
+    /// Its file's SHA-256.
+    pub hash: String,
+    /// Its cut table.
+    pub cuts: Vec<CutInfo>,
+    /// Time to build the session (load the model, check the edge), ms.
+    pub open_ms: f64,
+}
+
+/// The planner's decision for one objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanChoice {
+    /// `latency`, `energy` or `balanced`.
+    pub objective: String,
+    /// The chosen cut.
+    pub cut: usize,
+    /// Predicted latency, ms.
+    pub predicted_latency_ms: f64,
+    /// Predicted phone energy, mJ.
+    pub predicted_energy_mj: f64,
+    /// Why it won.
+    pub reason: String,
+}
+
+/// The planner's prediction for one cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CutPrediction {
+    /// The cut.
+    pub cut: usize,
+    /// Bytes sent.
+    pub bytes_up: u64,
+    /// Predicted latency, ms.
+    pub latency_ms: f64,
+    /// Predicted phone energy, mJ.
+    pub energy_mj: f64,
+}
+
+/// One measured request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The cut it ran at.
+    pub cut: usize,
+    /// End to end, ms.
+    pub total_ms: f64,
+    /// Phone compute (slowed), ms.
+    pub phone_ms: f64,
+    /// Upload and one round trip, ms.
+    pub upload_ms: f64,
+    /// The edge's own time, ms.
+    pub edge_ms: f64,
+    /// Download, ms.
+    pub download_ms: f64,
+    /// Request body bytes.
+    pub bytes_up: u64,
+    /// Response body bytes.
+    pub bytes_down: u64,
+    /// Modeled phone energy, mJ.
+    pub energy_mj: f64,
+    /// Whether the edge answered.
+    pub offloaded: bool,
+    /// Why it fell back, if it did (the report's code).
+    pub fallback: Option<String>,
+    /// How long the session waited for the edge at most, ms.
+    pub edge_timeout_ms: Option<f64>,
+}
+
+/// One request of a trace run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceRequest {
+    /// When it started, ms from the start of the run.
+    pub t_start_ms: f64,
+    /// The level in effect then.
+    pub level: usize,
+    /// The cut it ran at.
+    pub cut: usize,
+    /// End to end, ms.
+    pub total_ms: f64,
+    /// Whether the edge answered.
+    pub offloaded: bool,
+    /// Why it fell back, if it did.
+    pub fallback: Option<String>,
+    /// Whether it met the deadline.
+    pub deadline_met: Option<bool>,
+    /// Modeled phone energy, mJ.
+    pub energy_mj: f64,
+    /// The uplink the plan assumed, Mbps.
+    pub estimated_uplink_mbps: f64,
+    /// Request body bytes.
+    pub bytes_up: u64,
+}
+
+/// A response from the phone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    /// The sessions are built and the edge checked.
+    Opened {
+        /// The models, in the order asked.
+        models: Vec<OpenedModel>,
+    },
+    /// The device profile is calibrated.
+    Calibrated {
+        /// The phone's time before each cut, ms.
+        before_ms: Vec<f64>,
+        /// The cuts that were timed.
+        timed_cuts: Vec<usize>,
+        /// How long calibrating took, ms.
+        elapsed_ms: f64,
+    },
+    /// The plans for the three objectives.
+    Planned {
+        /// One per objective: latency, energy, balanced.
+        plans: Vec<PlanChoice>,
+        /// The latency objective's per-cut predictions.
+        table: Vec<CutPrediction>,
+        /// The edge's time after each cut as the session knows it, ms.
+        edge_after_ms: Vec<f64>,
+        /// The phone's time before each cut as the planner used it, ms.
+        device_before_ms: Vec<f64>,
+        /// Whether the edge profile came from the edge (else the session's estimate).
+        edge_profile_fetched: bool,
+    },
+    /// Measured runs.
+    Measured {
+        /// The reported runs (warm-ups excluded); fewer than asked when the first was capped.
+        runs: Vec<RunRecord>,
+    },
+    /// The trace session is built.
+    TraceReady,
+    /// A trace run finished.
+    Traced {
+        /// Every request, in order.
+        requests: Vec<TraceRequest>,
+    },
+    /// The phone is exiting.
+    Bye,
+    /// The command failed.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_responses_round_trip_as_one_json_line() {
+        let cmd = Command::Trace(TraceRun {
+            mode: TraceMode::Forced { cut_per_level: vec![3, 0] },
+            trace: vec![TraceSegment { start_ms: 0.0, level: 1 }],
+            duration_ms: 1000.0,
+            period_ms: 100.0,
+        });
+        let line = serde_json::to_string(&cmd).expect("encodes");
+        assert!(!line.contains('\n'));
+        assert!(line.contains("\"cmd\":\"trace\""), "{line}");
+        assert_eq!(serde_json::from_str::<Command>(&line).expect("decodes"), cmd);
+        let r = Response::Failed { message: "x".into() };
+        let line = serde_json::to_string(&r).expect("encodes");
+        assert_eq!(serde_json::from_str::<Response>(&line).expect("decodes"), r);
+    }
+}

@@ -1,0 +1,274 @@
+//! The one entry object: a [`TandemClient`] per model and edge, shared by every request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_core as tc;
+use tokio::sync::{broadcast, watch, Mutex as AsyncMutex};
+
+use crate::boundary::{guard, guarded};
+use crate::error::TandemError;
+use crate::platform::{ForeignSignals, PlatformSignalsProvider};
+use crate::policy::{EdgeEndpoint, Encoding, Policy};
+use crate::report::{EdgeStatus, InferResult, Report};
+use crate::tensor::{shape_from_ffi, DType, Tensor};
+
+/// How to build a [`TandemClient`].
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct ClientConfig {
+    /// Path of the ONNX model file on the device: the same file the edge serves (their
+    /// hashes are compared before anything is offloaded).
+    pub model_path: String,
+    /// The edge to offload to; `None` runs everything on the phone.
+    #[uniffi(default = None)]
+    pub edge: Option<EdgeEndpoint>,
+    /// What every plan must respect.
+    pub policy: Policy,
+    /// A directory Tandem may write to (the app's cache directory): the phone's measured
+    /// per-cut times are kept there across launches. `None`: measured again each launch.
+    #[uniffi(default = None)]
+    pub cache_dir: Option<String>,
+    /// The device's name for stored measurements (e.g. Android's `Build.MODEL`); `None`:
+    /// derived from the CPU.
+    #[uniffi(default = None)]
+    pub device_name: Option<String>,
+}
+
+/// Per-request overrides, for experts, tests and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, uniffi::Record)]
+pub struct InferOptions {
+    /// Force this cut instead of the planner's choice. It must respect the policy's privacy
+    /// floor. The edge may still be skipped (offline...), and the report says why.
+    #[uniffi(default = None)]
+    pub cut: Option<u32>,
+    /// Force this encoding of the crossing tensors.
+    #[uniffi(default = None)]
+    pub encoding: Option<Encoding>,
+    /// This request's deadline in ms, instead of the policy's.
+    #[uniffi(default = None)]
+    pub deadline_ms: Option<f64>,
+}
+
+/// The name, element type and shape of a model input or output.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct TensorSpec {
+    /// The ONNX tensor name.
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Concrete shape.
+    pub shape: Vec<u64>,
+}
+
+/// What a client's model is.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct ModelInfo {
+    /// SHA-256 of the model file, hex: its identity on the phone and on the edge.
+    pub hash: String,
+    /// The inputs `infer` expects, in order.
+    pub inputs: Vec<TensorSpec>,
+    /// The outputs it returns, in order.
+    pub outputs: Vec<TensorSpec>,
+    /// Number of cuts (cut 0 sends the raw input; the last runs everything on the phone).
+    pub cut_count: u32,
+}
+
+/// Split inference for one model and one edge. Create one per model when the app starts and
+/// reuse it for every request; it is safe to share between threads, and many requests may
+/// be in flight at once. A request never fails because of the network: if the edge cannot
+/// be used, the phone computes the result and the report says why.
+#[derive(uniffi::Object)]
+pub struct TandemClient {
+    session: tc::Session,
+    /// Set by [`TandemClient::shutdown`]; ends the report streams.
+    closed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for TandemClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TandemClient").field("session", &self.session).finish()
+    }
+}
+
+#[uniffi::export]
+impl TandemClient {
+    /// Loads the model and starts checking the edge in the background. Blocks while the
+    /// model loads (tens of ms to a few s): call it off the main thread.
+    ///
+    /// `signals` supplies the phone's network, battery and thermal state; `None` means
+    /// unknown on a phone (the platform libraries always pass one).
+    #[uniffi::constructor]
+    pub fn new(
+        config: ClientConfig,
+        signals: Option<Arc<dyn PlatformSignalsProvider>>,
+    ) -> Result<Arc<TandemClient>, TandemError> {
+        guard(|| {
+            let mut builder = tc::Session::builder(&config.model_path).policy(config.policy.try_into()?);
+            if let Some(edge) = config.edge {
+                builder = builder.edge(edge.into());
+            }
+            if let Some(provider) = signals {
+                builder = builder.signals(Arc::new(ForeignSignals::new(provider)));
+            }
+            if let Some(dir) = config.cache_dir {
+                builder = builder.profile_store(dir);
+            }
+            if let Some(name) = config.device_name {
+                builder = builder.device_name(name);
+            }
+            Ok(Arc::new(TandemClient { session: builder.build()?, closed: watch::Sender::new(false) }))
+        })
+    }
+
+    /// Runs one request: `inputs` are the model inputs (a tensor with an empty name takes
+    /// the name of the model input at its position). Fails only on bad inputs, a closed
+    /// client or a local engine failure; cancelling the caller cancels the request.
+    pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<InferResult, TandemError> {
+        self.infer_with(inputs, InferOptions::default()).await
+    }
+
+    /// [`TandemClient::infer`] with per-request overrides.
+    pub async fn infer_with(
+        &self,
+        inputs: Vec<Tensor>,
+        options: InferOptions,
+    ) -> Result<InferResult, TandemError> {
+        let session = self.session.clone();
+        guarded(async move {
+            let inputs = to_core(inputs)?;
+            Ok(session.infer_with(inputs, options.into()).await?.into())
+        })
+        .await
+    }
+
+    /// Runs one request on a single-input model from one buffer (a camera frame or a crop)
+    /// and blocks until the result is there: for a camera analyzer thread, never the main
+    /// thread. `data` holds the tensor's little-endian bytes.
+    pub fn infer_frame(
+        &self,
+        name: String,
+        dtype: DType,
+        shape: Vec<u64>,
+        data: &[u8],
+    ) -> Result<InferResult, TandemError> {
+        guard(|| {
+            let shape = shape_from_ffi(&name, &shape)?;
+            let frame = tc::NamedTensor::new(name, dtype.into(), shape, data.to_vec())?;
+            Ok(self.session.infer_blocking(vec![frame])?.into())
+        })
+    }
+
+    /// A stream of the reports of every request from now on, in completion order (for a
+    /// Kotlin `Flow` or a Swift `AsyncStream`).
+    pub fn subscribe_reports(&self) -> Arc<ReportStream> {
+        Arc::new(ReportStream {
+            receiver: AsyncMutex::new(self.session.subscribe()),
+            client_closed: self.closed.subscribe(),
+            closed: watch::Sender::new(false),
+        })
+    }
+
+    /// What the client knows about its edge now.
+    pub fn edge_status(&self) -> EdgeStatus {
+        self.session.edge_status().into()
+    }
+
+    /// Waits up to `timeout_ms` for the edge's model check to have an answer; returns the
+    /// status then. Requests never need this; it is for start-up screens and tests.
+    pub async fn wait_for_edge(&self, timeout_ms: u64) -> EdgeStatus {
+        let session = self.session.clone();
+        let status = guarded(async move {
+            Ok::<_, TandemError>(session.wait_for_edge(Duration::from_millis(timeout_ms)).await)
+        })
+        .await;
+        // a panic here is logged by the guard; the status is then whatever is known now
+        status.map_or_else(|_| self.session.edge_status().into(), Into::into)
+    }
+
+    /// The model's identity, inputs and outputs.
+    pub fn model_info(&self) -> ModelInfo {
+        let model = self.session.model();
+        let spec = |s: &tc::TensorSpec| TensorSpec {
+            name: s.name.clone(),
+            dtype: s.dtype.into(),
+            shape: s.shape.iter().map(|&d| d as u64).collect(),
+        };
+        ModelInfo {
+            hash: model.hash().to_string(),
+            inputs: model.inputs().iter().map(spec).collect(),
+            outputs: model.outputs().iter().map(spec).collect(),
+            cut_count: u32::try_from(model.cuts().len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The policy every plan respects.
+    pub fn policy(&self) -> Policy {
+        self.session.policy().clone().into()
+    }
+
+    /// Stops background work. Requests in flight finish; later ones fail with `Closed`, and
+    /// report streams end. (Named `shutdown`: Kotlin's `close()` frees the object itself.)
+    pub fn shutdown(&self) {
+        self.session.close();
+        self.closed.send_replace(true);
+    }
+}
+
+/// Reports of a client's requests, pulled one at a time.
+#[derive(uniffi::Object)]
+pub struct ReportStream {
+    receiver: AsyncMutex<broadcast::Receiver<tc::Report>>,
+    client_closed: watch::Receiver<bool>,
+    closed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for ReportStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportStream")
+    }
+}
+
+#[uniffi::export]
+impl ReportStream {
+    /// The next report; `None` once this stream or its client is closed. A reader that falls
+    /// behind skips the oldest reports (it never slows requests down).
+    pub async fn next(&self) -> Option<Report> {
+        let mut closed = self.closed.subscribe();
+        let mut client_closed = self.client_closed.clone();
+        let mut receiver = self.receiver.lock().await;
+        loop {
+            // `wait_for` also returns when its sender is gone (the client was dropped)
+            tokio::select! {
+                biased;
+                _ = closed.wait_for(|c| *c) => return None,
+                _ = client_closed.wait_for(|c| *c) => return None,
+                got = receiver.recv() => match got {
+                    Ok(report) => return Some((&report).into()),
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        log::debug!("report stream fell behind: {skipped} reports skipped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// Ends the stream: a pending and every later [`ReportStream::next`] returns `None`.
+    pub fn cancel(&self) {
+        self.closed.send_replace(true);
+    }
+}
+
+fn to_core(inputs: Vec<Tensor>) -> Result<Vec<tc::NamedTensor>, TandemError> {
+    inputs.into_iter().map(tc::NamedTensor::try_from).collect()
+}
+
+impl From<InferOptions> for tc::InferOptions {
+    fn from(o: InferOptions) -> Self {
+        tc::InferOptions {
+            cut: o.cut.map(|c| c as usize),
+            encoding: o.encoding.map(Into::into),
+            deadline_ms: o.deadline_ms,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `tandem bench` end to end in a configuration small enough for CI: one model, two
+//! networks, a few cuts, one run each, a 3 s trace. Checks the outputs' structure and the
+//! arithmetic that ties strategies, oracle and regret together.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tandem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tandem")).args(args).current_dir(repo()).output().expect("tandem runs")
+}
+
+fn num(v: &Value, what: &str) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_small_bench_writes_consistent_results_tables_and_plots() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("bench");
+    let out_s = out.to_str().expect("utf-8 path");
+    let started = std::time::Instant::now();
+    let o = tandem(&[
+        "bench",
+        "--quick",
+        "--out",
+        out_s,
+        "--models",
+        "mobilenetv2",
+        "--networks",
+        "wifi,lte",
+        "--max-oracle-cuts",
+        "4",
+        "--runs",
+        "1",
+        "--edge-profile-s",
+        "2",
+        "--calibration-cuts",
+        "4",
+        "--settle-requests",
+        "2",
+        "--trace-s",
+        "3",
+        "--segment-s",
+        "1",
+        "--period-ms",
+        "200",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "tandem bench failed: {stderr}\nphone log: {}",
+        std::fs::read_to_string(out.join("phone.log")).unwrap_or_default()
+    );
+    eprintln!("tandem bench took {:.1} s", started.elapsed().as_secs_f64());
+
+    let r: Value = serde_json::from_str(&read(&out.join("results.json"))).expect("results.json is JSON");
+    assert_eq!(r["schema"], "tandem-bench/1");
+    let setup = &r["setup"];
+    assert!(
+        matches!(setup["throttle"].as_str(), Some("cgroup" | "calibrated_sleep")),
+        "{}",
+        setup["throttle"]
+    );
+    assert_eq!(setup["slowdown"], 4.0);
+    assert_eq!(setup["cuts"], "subset");
+
+    let models = r["models"].as_array().expect("models");
+    assert_eq!(models.len(), 1);
+    let m = &models[0];
+    assert_eq!(m["model"], "mobilenetv2");
+    let cuts = m["cuts"].as_u64().expect("cut count") as usize;
+    let last = cuts - 1;
+    let measured: Vec<usize> = m["measured_cuts"]
+        .as_array()
+        .expect("measured cuts")
+        .iter()
+        .map(|c| c.as_u64().expect("id") as usize)
+        .collect();
+    assert!(measured.contains(&0) && measured.contains(&last), "{measured:?}");
+    assert!(m["device_before_ms"].as_array().is_some_and(|d| d.len() == cuts));
+
+    let nets = m["networks"].as_array().expect("networks");
+    let names: Vec<&str> = nets.iter().map(|n| n["network"].as_str().expect("name")).collect();
+    assert_eq!(names, ["wifi", "lte"]);
+    for n in nets {
+        let net = n["network"].as_str().unwrap_or_default();
+        let s = &n["strategies"];
+        for key in [
+            "local_only",
+            "edge_only",
+            "latency_optimal",
+            "energy_optimal",
+            "balanced",
+            "oracle",
+            "energy_oracle",
+        ] {
+            let cut = s[key]["cut"].as_u64().unwrap_or_else(|| panic!("{net}: {key} has no cut")) as usize;
+            assert!(
+                measured.contains(&cut),
+                "{net}: {key} ran at cut {cut}, not among the measured {measured:?}"
+            );
+        }
+        assert_eq!(s["local_only"]["cut"], last);
+        assert_eq!(s["edge_only"]["cut"], 0);
+        // the planner's choices are the plans' cuts
+        for (key, objective) in
+            [("latency_optimal", "latency"), ("energy_optimal", "energy"), ("balanced", "balanced")]
+        {
+            let plan = n["plans"]
+                .as_array()
+                .and_then(|p| p.iter().find(|p| p["objective"] == objective))
+                .expect("a plan");
+            assert_eq!(s[key]["cut"], plan["cut"], "{net}: {key}");
+        }
+        let oracle = num(&s["oracle"]["latency_ms"], "oracle latency");
+        assert!(oracle > 0.0);
+        let local = num(&s["local_only"]["latency_ms"], "local-only latency");
+        assert!(oracle <= local + 1e-9, "{net}: the oracle ({oracle}) is slower than local-only ({local})");
+        // the oracle is the minimum over every measured cut
+        for c in n["cuts"].as_array().expect("cuts") {
+            if let Some(l) = c["latency_ms"].as_f64() {
+                assert!(l >= oracle - 1e-9, "{net}: cut {} measured {l} < oracle {oracle}", c["cut"]);
+                assert!(c["runs_ms"].as_array().is_some_and(|r| !r.is_empty()));
+            } else {
+                assert!(
+                    c["latency_lower_bound_ms"].as_f64().is_some(),
+                    "{net}: cut {} has neither latency nor bound",
+                    c["cut"]
+                );
+            }
+        }
+        // regret from the sweep: the chosen cut's latency over the oracle's, >= 1 by construction
+        let sweep = num(&n["regret_sweep"], "sweep regret");
+        assert!(sweep >= 1.0 - 1e-9, "{net}: sweep regret {sweep} < 1");
+        let chosen = s["latency_optimal"]["latency_ms"].as_f64();
+        if let Some(chosen) = chosen {
+            assert!(
+                (sweep - chosen / oracle).abs() < 1e-9,
+                "{net}: sweep regret {sweep} != {chosen} / {oracle}"
+            );
+        }
+        // the reported regret: 1 when the planner chose the oracle's cut, else the ratio of the
+        // back-to-back re-measurement's medians (which noise may put below 1)
+        let regret = num(&n["regret"], "regret");
+        let confirmation = &n["confirmation"];
+        if s["latency_optimal"]["cut"] == s["oracle"]["cut"] {
+            assert_eq!(regret, 1.0, "{net}");
+            assert!(confirmation.is_null());
+        } else if chosen.is_some() {
+            let (c, o) = (
+                num(&confirmation["chosen_ms"], "re-measured chosen"),
+                num(&confirmation["oracle_ms"], "re-measured oracle"),
+            );
+            assert!((regret - c / o).abs() < 1e-9, "{net}: regret {regret} != {c} / {o}");
+            assert_eq!(confirmation["chosen_runs_ms"].as_array().map(Vec::len), Some(1), "--runs 1");
+            assert!(regret > 0.0);
+        }
+        let speedup = num(&n["speedup_vs_local_only"], "speedup vs local-only");
+        assert!(speedup > 0.0);
+        assert!(num(&s["local_only"]["energy_mj"], "local energy") > 0.0);
+    }
+    let summary = &r["summary"];
+    assert_eq!(summary["regret_count"], 2);
+    assert!(num(&summary["regret_max"], "worst regret") >= num(&summary["regret_median"], "median regret"));
+    assert_eq!(summary["neurosurgeon_speedup"], 3.1);
+
+    let trace = &r["trace"];
+    assert_eq!(trace["model"], "mobilenetv2");
+    for run in ["online", "oracle"] {
+        let t = &trace[run];
+        assert!(t["requests"].as_u64().is_some_and(|n| n >= 2), "{run}: {t}");
+        let miss = num(&t["deadline_miss_rate"], "miss rate");
+        assert!((0.0..=1.0).contains(&miss));
+        assert!(num(&t["mean_latency_ms"], "mean latency") > 0.0);
+    }
+    assert_eq!(
+        trace["online_requests"].as_array().map(Vec::len),
+        trace["online"]["requests"].as_u64().map(|n| n as usize)
+    );
+
+    let md = read(&out.join("results.md"));
+    assert!(md.contains("| mobilenetv2 | wifi |") && md.contains("| mobilenetv2 | lte |"), "{md}");
+    assert!(md.contains("## Trace-driven run"));
+    for plot in ["latency_per_cut_mobilenetv2.svg", "speedup.svg", "regret.svg", "trace.svg"] {
+        let svg = read(&out.join(plot));
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{plot} is not an SVG");
+    }
+}
+
+#[test]
+fn missing_models_are_refused_with_the_reason() {
+    let o = tandem(&["bench", "--models", "no_such_model", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("none of the models was found") && stderr.contains("no_such_model"), "{stderr}");
+    let o = tandem(&["bench", "--networks", "5g", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown network `5g`"));
+}
