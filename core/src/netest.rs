@@ -486,26 +486,12 @@ pub async fn probe(
         Some(t) => rb.bearer_auth(t),
         None => rb,
     };
-    let request_err = |e: reqwest::Error| ProbeError::Request { reason: e.without_url().to_string() };
     let mut bytes_up = 0;
     let mut bytes_down = 0;
-
     let download = |n: u64| {
         let rb = auth(client.get(&url).query(&[("bytes", n)]));
         async move {
-            let t0 = Instant::now();
-            let resp = tokio::time::timeout(timeout, rb.send())
-                .await
-                .map_err(|_| ProbeError::Request { reason: "timed out".into() })?
-                .map_err(request_err)?;
-            if !resp.status().is_success() {
-                return Err(ProbeError::Status { status: resp.status().as_u16() });
-            }
-            let body = tokio::time::timeout(timeout, resp.bytes())
-                .await
-                .map_err(|_| ProbeError::Request { reason: "timed out".into() })?
-                .map_err(request_err)?;
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let (body, ms) = timed_exchange(rb, timeout).await?;
             if body.len() as u64 != n {
                 return Err(ProbeError::BadResponse {
                     reason: format!("asked for {n} bytes, got {}", body.len()),
@@ -517,19 +503,7 @@ pub async fn probe(
     let upload = |n: u64| {
         let rb = auth(client.post(&url).body(vec![0u8; n as usize]));
         async move {
-            let t0 = Instant::now();
-            let resp = tokio::time::timeout(timeout, rb.send())
-                .await
-                .map_err(|_| ProbeError::Request { reason: "timed out".into() })?
-                .map_err(request_err)?;
-            if !resp.status().is_success() {
-                return Err(ProbeError::Status { status: resp.status().as_u16() });
-            }
-            let body = tokio::time::timeout(timeout, resp.bytes())
-                .await
-                .map_err(|_| ProbeError::Request { reason: "timed out".into() })?
-                .map_err(request_err)?;
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let (body, ms) = timed_exchange(rb, timeout).await?;
             let ack: ProbeAck = serde_json::from_slice(&body).map_err(|e| ProbeError::BadResponse {
                 reason: format!("not a probe acknowledgement: {e}"),
             })?;
@@ -563,6 +537,24 @@ pub async fn probe(
         bytes_down,
         duration_ms: start.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+/// Sends one probe request and reads the whole answer; returns it with the elapsed ms.
+async fn timed_exchange(
+    rb: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(bytes::Bytes, f64), ProbeError> {
+    let request_err = |e: reqwest::Error| ProbeError::Request { reason: e.without_url().to_string() };
+    let timed_out = || ProbeError::Request { reason: "timed out".into() };
+    let t0 = Instant::now();
+    let resp =
+        tokio::time::timeout(timeout, rb.send()).await.map_err(|_| timed_out())?.map_err(request_err)?;
+    if !resp.status().is_success() {
+        return Err(ProbeError::Status { status: resp.status().as_u16() });
+    }
+    let body =
+        tokio::time::timeout(timeout, resp.bytes()).await.map_err(|_| timed_out())?.map_err(request_err)?;
+    Ok((body, t0.elapsed().as_secs_f64() * 1e3))
 }
 
 #[cfg(test)]
