@@ -21,6 +21,8 @@ cargo test --workspace
 if [ "${TANDEM_RUST_ONLY:-0}" = 1 ]; then
   exit 0
 fi
+# The scripts below build what they need with the same feature resolution as cargo test.
+export TANDEM_BUILD_ALL=1
 
 stage "Kotlin: generated bindings + Android library on the JVM (bindings/scripts/test-kotlin.sh)"
 bash bindings/scripts/test-kotlin.sh

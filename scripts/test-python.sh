@@ -11,8 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r edge/tests/python/requirements.txt
 
-echo "== build tandem"
-cargo build -p tandem-cli
+echo "== build tandem (the whole workspace, as cargo test resolves it: no rebuild after it)"
+cargo build --quiet --workspace --all-targets
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 echo "== pytest edge/tests/python"

@@ -30,12 +30,12 @@ export TANDEM_KSERVE_PYTHON="$VENV/bin/python"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 echo "== build (dev profile, feature ort): tandem and the test binaries, in one cargo run"
-# One cargo invocation builds everything with one feature resolution; the test binaries are
-# then run directly (a second `cargo test` with other packages selected could rebuild).
+# One cargo invocation builds every test binary with the workspace's feature resolution plus
+# `ort` (only tandem-edge and what depends on it rebuild); the binaries are then run directly.
 BINS="$(mktemp)"
 trap 'rm -f "$BINS"' EXIT
-cargo test -p tandem-core -p tandem-edge -p tandem-cli --features tandem-edge/ort,tandem-cli/ort --no-run \
-    --lib --test plain_oip --test ort_engine --test export --message-format=json-render-diagnostics \
+cargo test --workspace --features tandem-edge/ort,tandem-cli/ort --no-run \
+    --message-format=json-render-diagnostics \
     | "$VENV/bin/python" -c '
 import json, sys
 for line in sys.stdin:

@@ -22,8 +22,14 @@ case "$(uname -s)" in
   *) lib="target/debug/libtandem_ffi.so" ;;
 esac
 
-cargo build --quiet -p tandem-bindings
-cargo build --quiet -p tandem-uniffi-bindgen
+# CI (scripts/test-all.sh sets TANDEM_BUILD_ALL=1) builds the whole workspace once with one
+# feature resolution: building single packages resolves features differently (no
+# dev-dependencies) and would rebuild half the dependency tree.
+if [ "${TANDEM_BUILD_ALL:-0}" = 1 ]; then
+  cargo build --quiet --workspace --all-targets
+else
+  cargo build --quiet -p tandem-bindings -p tandem-uniffi-bindgen
+fi
 
 for language in "${languages[@]}"; do
   case "$language" in

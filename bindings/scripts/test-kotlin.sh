@@ -21,10 +21,10 @@ if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then
   fi
 fi
 
-echo "== build libtandem_ffi and the tandem CLI"
-cargo build --quiet -p tandem-bindings -p tandem-cli
+echo "== build libtandem_ffi and the tandem CLI (the whole workspace, as cargo test resolves it)"
+cargo build --quiet --workspace --all-targets
 echo "== generate Kotlin bindings"
-bash bindings/scripts/generate.sh target/uniffi kotlin
+TANDEM_BUILD_ALL=1 bash bindings/scripts/generate.sh target/uniffi kotlin
 
 echo "== mvn test (android/jvm-test)"
 # shellcheck disable=SC2086 # MAVEN_ARGS is a list of flags

@@ -348,6 +348,7 @@ async fn infer_and_account(state: Shared, name: String, headers: HeaderMap, body
 struct Computed {
     request: InferRequest,
     outputs: Vec<NamedTensor>,
+    until: usize,
     prepare_ms: f64,
     compute_ms: f64,
 }
@@ -394,16 +395,21 @@ async fn compute_and_respond(
                 "parameter `tandem_upstream_cut` needs a server started with an upstream (--upstream URL)",
             ));
         }
-        let until = request.upstream_cut.unwrap_or(job_model.spec.last_cut());
+        // Three tiers: up to the upstream cut. Otherwise up to the first cut where every
+        // requested output exists: a request for an early exit stops there.
+        let until = match request.upstream_cut {
+            Some(k) => k,
+            None => job_model.spec.first_cut_producing(request.cut, &request.outputs),
+        };
         let t = Instant::now();
         let part = job_model.engine.prepare(request.cut, until)?;
         let prepare_ms = ms_since(t);
         let t = Instant::now();
         let outputs = part.run(&request.inputs)?;
-        Ok(Computed { request, outputs, prepare_ms, compute_ms: ms_since(t) })
+        Ok(Computed { request, outputs, until, prepare_ms, compute_ms: ms_since(t) })
     })
     .await?;
-    let Computed { request, outputs, prepare_ms, compute_ms } = computed;
+    let Computed { request, outputs, until, prepare_ms, compute_ms } = computed;
     state.metrics.computed(&served.name, compute_ms / 1e3, queue_ms / 1e3);
     for e in &request.encodings {
         state.metrics.input_encoding(e.wire_name());
@@ -411,6 +417,7 @@ async fn compute_and_respond(
 
     let mut parameters = Map::new();
     parameters.insert(param::CUT.into(), request.cut.into());
+    parameters.insert(param::END_CUT.into(), until.into());
     parameters.insert(param::COMPUTE_MS.into(), compute_ms.into());
     parameters.insert(param::QUEUE_MS.into(), queue_ms.into());
     parameters.insert(param::PREPARE_MS.into(), prepare_ms.into());

@@ -38,6 +38,9 @@ pub mod param {
     pub const PREPARE_MS: &str = "tandem_prepare_ms";
     /// Response: the cut whose part after it the server ran.
     pub const CUT: &str = "tandem_cut";
+    /// Response: the cut where the server's part ended: the last cut, or earlier when every
+    /// requested output (an early exit) exists there, or the upstream cut (three tiers).
+    pub const END_CUT: &str = "tandem_end_cut";
     /// Response (three tiers): round trip to the upstream server, in milliseconds.
     pub const UPSTREAM_MS: &str = "tandem_upstream_ms";
     /// Response (three tiers): the upstream server's own compute time, in milliseconds.
@@ -90,6 +93,16 @@ impl ModelSpec {
     /// The last cut's id (the whole model runs before it).
     pub fn last_cut(&self) -> usize {
         self.cuts.len().saturating_sub(1)
+    }
+
+    /// The first cut at or after `from` whose crossing tensors include every one of `outputs`:
+    /// the part between `from` and it computes them (an early exit). The last cut when none
+    /// does (the whole rest of the model).
+    pub fn first_cut_producing(&self, from: usize, outputs: &[RequestedOutput]) -> usize {
+        let last = self.last_cut();
+        (from..last)
+            .find(|&c| outputs.iter().all(|o| self.cuts[c].iter().any(|t| t.name == o.name)))
+            .unwrap_or(last)
     }
 
     /// The cut whose crossing tensors are exactly `names` (the first, if several are).

@@ -158,3 +158,42 @@ async fn other_bundled_models_match_local_execution() {
     }
     edge.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn a_request_for_an_early_exit_stops_where_the_exit_is_ready() {
+    let model = "branchynet_fmnist";
+    let edge = start(builder(&[model])).await;
+    let client = client();
+    let local = local(model);
+    let input = input(model);
+    let whole = local.run_full(&input).expect("whole model");
+    let last = local.model().last_cut();
+    let ready_at = |name: &str| {
+        local
+            .model()
+            .cuts()
+            .iter()
+            .position(|c| c.tensors.iter().any(|t| t.name == name))
+            .expect("exit ready")
+    };
+    let hash = local.model().hash().to_string();
+    for (exit, from) in [("exit1", 1), ("exit2", 1), ("exit3", 1), ("exit2", ready_at("exit1") + 1)] {
+        let crossing = local.run_before(from, &input).expect("before");
+        let body = json!({
+            "parameters": {"tandem_model_hash": hash},
+            "inputs": crossing.iter().map(json_tensor).collect::<Vec<_>>(),
+            "outputs": [{"name": exit}],
+        });
+        let reply = send(client.post(format!("{}/v2/models/{model}/infer", edge.url())).json(&body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{exit} from cut {from}: {}", reply.error());
+        let got = reply.decode();
+        let want: Vec<NamedTensor> = whole.iter().filter(|t| t.name == exit).cloned().collect();
+        assert_close(&got.outputs, &want, 1e-5, &format!("{exit} from cut {from}"));
+        let end = got.parameters[param::END_CUT].as_u64().expect("end cut") as usize;
+        // The part ran exactly to the first cut where the exit exists (the last for the final exit).
+        let expected_end = if exit == "exit3" { last } else { ready_at(exit) };
+        assert_eq!(end, expected_end, "{exit} from cut {from}");
+        assert!(end < last || exit == "exit3", "an early exit never runs the whole rest");
+    }
+    edge.shutdown().await.expect("clean shutdown");
+}
