@@ -1108,11 +1108,28 @@ impl Inner {
                 (device.before_ms.get(target.until).copied().unwrap_or(0.0) - predicted_before).max(0.0)
                     * scale;
             let remote_ms = (plan.predicted.total_ms - plan.predicted.phone_ms).max(1.0);
-            let timeout_ms = self.edge_timeout_ms(deadline_at, local_rest_ms, remote_ms);
+            let mut timeout_ms = self.edge_timeout_ms(deadline_at, local_rest_ms, remote_ms);
+            // A planned offload whose answer is predicted after the moment finishing locally
+            // must start would only cost the upload and the wait: finish locally at once
+            // (the deadline comes first). A forced cut still tries the edge.
+            let hopeless = options.cut.is_none()
+                && timeout_ms.is_some_and(|ms| ms < remote_ms)
+                && self.local_meets_deadline(deadline_at, local_rest_ms);
+            if hopeless {
+                timeout_ms = None;
+            }
             spent.edge_timeout_ms = timeout_ms;
-            spent.attempted = true;
+            spent.attempted = !hopeless;
             let attempt = Instant::now();
             let outcome = match timeout_ms {
+                None if hopeless => Err(OffloadError::new(
+                    FallbackReason::Timeout,
+                    format!(
+                        "the edge was predicted to answer in {remote_ms:.0} ms, after finishing locally \
+                         had to start to meet the deadline"
+                    ),
+                    false,
+                )),
                 None => Err(OffloadError::new(
                     FallbackReason::Timeout,
                     "no time left for the edge before the deadline",
@@ -1338,7 +1355,7 @@ impl Inner {
         } else {
             -((now - deadline).as_secs_f64() * 1e3)
         };
-        let give_up_ms = left_ms - local_rest_ms * c.local_safety_factor - c.deadline_margin_ms;
+        let give_up_ms = self.give_up_ms(left_ms, local_rest_ms);
         if give_up_ms >= 1.0 {
             Some(give_up_ms.min(max))
         } else if left_ms >= 1.0 {
@@ -1347,6 +1364,19 @@ impl Inner {
         } else {
             None
         }
+    }
+
+    /// How long the edge may take before finishing locally (`local_rest_ms`, with the safety
+    /// factor and margin) must start to meet a deadline `left_ms` away.
+    fn give_up_ms(&self, left_ms: f64, local_rest_ms: f64) -> f64 {
+        left_ms - local_rest_ms * self.config.local_safety_factor - self.config.deadline_margin_ms
+    }
+
+    /// Whether finishing locally from now still meets the deadline (none: always).
+    fn local_meets_deadline(&self, deadline_at: Option<Instant>, local_rest_ms: f64) -> bool {
+        let Some(deadline) = deadline_at else { return true };
+        let left_ms = deadline.saturating_duration_since(Instant::now()).as_secs_f64() * 1e3;
+        self.give_up_ms(left_ms, local_rest_ms) >= 1.0
     }
 
     /// Plans; with an unusable edge profile, plans without the edge and says why.

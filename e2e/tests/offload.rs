@@ -236,6 +236,62 @@ async fn a_slow_phone_offloads_by_itself_and_reports_stream() {
     assert_eq!((r.report.offloaded, r.report.fallback_reason), (false, Some(FallbackReason::Offline)));
 }
 
+/// With a deadline that finishing locally meets only if it starts before the edge is
+/// predicted to answer, the session does not upload at all: it finishes locally at once and
+/// says why. With room for the edge, the same request offloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_offload_that_cannot_beat_the_local_fallback_is_not_sent() {
+    let _serial = serial().await;
+    let rig = Rig::start(
+        || edge_builder().model_file(model_path("tiny_resnet")).profile_budget(Duration::from_secs(5)),
+        LinkConfig::mbps(18.88, 30.0, 40.0),
+    )
+    .await;
+    let signals = Arc::new(FixedSignals::new(on_network(NetworkKind::Wifi)));
+    let model = tandem_core::Model::load(model_path("tiny_resnet"), &Default::default()).expect("loads");
+    let whole_ms = 3_000.0;
+    let slow = DeviceProfile::estimate(
+        model.hash(),
+        "slow-phone",
+        model.cuts(),
+        whole_ms,
+        tandem_core::ThermalState::Nominal,
+    );
+    let s = Session::builder(model_path("tiny_resnet"))
+        .edge(EdgeEndpoint::new(rig.url()))
+        .signals(signals)
+        .device_profile(slow)
+        .config(quiet_config())
+        .build()
+        .expect("builds");
+    assert_eq!(s.wait_for_edge(WAIT).await, EdgeStatus::Verified);
+    let input = seeded_input(s.model(), 5);
+    let want = local_outputs(&model_path("tiny_resnet"), &input);
+    let r = s.infer(input.clone()).await.expect("never an error");
+    assert!(r.report.offloaded && r.report.plan.cut == 0, "the slow phone sends its input: {:?}", r.report);
+    let remote_ms = r.report.plan.predicted.total_ms - r.report.plan.predicted.phone_ms;
+    assert!(remote_ms > 20.0, "a 40 ms round trip: {remote_ms}");
+
+    // Finishing locally (predicted 3 s, x1.25 safety, +3 ms) must start half the edge's
+    // predicted time from now: the upload would be wasted.
+    let config = tandem_core::SessionConfig::default();
+    let local_ms = whole_ms * config.local_safety_factor + config.deadline_margin_ms;
+    let tight = InferOptions { deadline_ms: Some(local_ms + remote_ms / 2.0), ..Default::default() };
+    let r = s.infer_with(input.clone(), tight).await.expect("never an error");
+    let report = &r.report;
+    assert!(report.plan.offloads(), "the plan still prefers the edge: {report:?}");
+    assert!(!report.offloaded && report.bytes_up == 0 && report.edge_timeout_ms.is_none(), "{report:?}");
+    assert_eq!(report.fallback_reason, Some(FallbackReason::Timeout));
+    assert!(report.fallback_detail.as_deref().unwrap_or("").contains("predicted"), "{report:?}");
+    assert!(max_diff(&r.outputs, &want) <= 1e-4);
+
+    // With room for the edge before the local fallback must start, it offloads.
+    let roomy = InferOptions { deadline_ms: Some(local_ms + 4.0 * remote_ms), ..Default::default() };
+    let r = s.infer_with(input, roomy).await.expect("never an error");
+    assert!(r.report.offloaded, "{:?}", r.report);
+    assert!(max_diff(&r.outputs, &want) <= 1e-4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca() {
     let _serial = serial().await;
