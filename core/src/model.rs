@@ -323,7 +323,7 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
                     reason: "model input has no tensor type".into(),
                 });
             };
-            let dtype = onnx_dtype(t.elem_type).ok_or_else(|| Error::DType {
+            let dtype = DType::from_onnx_code(t.elem_type).ok_or_else(|| Error::DType {
                 tensor: vi.name.clone(),
                 expected: "a numeric type".into(),
                 got: format!("ONNX type code {}", t.elem_type),
@@ -380,22 +380,6 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
             Ok(TensorSpec { name: vi.name.clone(), dtype, shape })
         })
         .collect()
-}
-
-fn onnx_dtype(code: i32) -> Option<DType> {
-    [
-        DType::Fp32,
-        DType::Fp16,
-        DType::Fp64,
-        DType::Int8,
-        DType::Uint8,
-        DType::Int16,
-        DType::Int32,
-        DType::Int64,
-        DType::Bool,
-    ]
-    .into_iter()
-    .find(|d| d.onnx_code() == code)
 }
 
 fn spec_from_fact(name: &str, fact: &TypedFact) -> Result<TensorSpec> {

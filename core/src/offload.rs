@@ -265,29 +265,14 @@ impl EdgeClient {
         let response = self.authorize(rb).send().await.map_err(|e| classify(&e, true))?;
         let first_byte_ms = ms_since(t0);
         let status = response.status();
-        let header_len = response
-            .headers()
-            .get(HEADER_CONTENT_LENGTH)
-            .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()));
+        let header_len = header_len(response.headers());
         let t1 = Instant::now();
         let body = response.bytes().await.map_err(|e| classify(&e, true))?;
         let download_ms = ms_since(t1);
         if !status.is_success() {
             return Err(status_error(status.as_u16(), &body));
         }
-        let header_len = match header_len {
-            None => None,
-            Some(Some(n)) => Some(n),
-            Some(None) => {
-                return Err(OffloadError::new(
-                    FallbackReason::MalformedResponse,
-                    "the answer's Inference-Header-Content-Length is not a byte count",
-                    true,
-                ))
-            }
-        };
-        let decoded = decode_response(header_len, &body, expected)
-            .map_err(|e| OffloadError::new(FallbackReason::MalformedResponse, e, true))?;
+        let decoded = decode_answer(header_len, &body, expected)?;
         Ok(Answer {
             outputs: decoded.outputs,
             compute_ms: decoded.compute_ms,
@@ -425,6 +410,30 @@ pub(crate) struct Decoded {
     pub queue_ms: f64,
     pub prepare_ms: f64,
     pub edge_cut: Option<usize>,
+}
+
+/// The answer's `Inference-Header-Content-Length`: `None` when absent, `Some(None)` when it
+/// is not a byte count.
+pub(crate) fn header_len(headers: &reqwest::header::HeaderMap) -> Option<Option<usize>> {
+    headers.get(HEADER_CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()))
+}
+
+/// [`decode_response`] of a successful answer whose header length came from [`header_len`];
+/// anything malformed is a [`FallbackReason::MalformedResponse`].
+pub(crate) fn decode_answer(
+    header_len: Option<Option<usize>>,
+    body: &[u8],
+    expected: &[TensorSpec],
+) -> Result<Decoded, OffloadError> {
+    let malformed = |e: String| OffloadError::new(FallbackReason::MalformedResponse, e, true);
+    let header_len = match header_len {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            return Err(malformed("the answer's Inference-Header-Content-Length is not a byte count".into()))
+        }
+    };
+    decode_response(header_len, body, expected).map_err(malformed)
 }
 
 /// Decodes an inference response and checks it against `expected` (names, dtypes, shapes;

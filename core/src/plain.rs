@@ -330,10 +330,7 @@ impl PlainLink {
         let response = rb.body(request.body).send().await.map_err(|e| offload::classify(&e, true))?;
         let first_byte_ms = t0.elapsed().as_secs_f64() * 1e3;
         let status = response.status().as_u16();
-        let header_len = response
-            .headers()
-            .get(HEADER_CONTENT_LENGTH)
-            .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()));
+        let header_len = offload::header_len(response.headers());
         let t1 = Instant::now();
         let body = response.bytes().await.map_err(|e| offload::classify(&e, true))?;
         let download_ms = t1.elapsed().as_secs_f64() * 1e3;
@@ -345,19 +342,7 @@ impl PlainLink {
             }
             return Err(e);
         }
-        let header_len = match header_len {
-            None => None,
-            Some(Some(n)) => Some(n),
-            Some(None) => {
-                return Err(OffloadError::new(
-                    FallbackReason::MalformedResponse,
-                    "the answer's Inference-Header-Content-Length is not a byte count",
-                    true,
-                ))
-            }
-        };
-        let decoded = offload::decode_response(header_len, &body, expected)
-            .map_err(|e| OffloadError::new(FallbackReason::MalformedResponse, e, true))?;
+        let decoded = offload::decode_answer(header_len, &body, expected)?;
         let attributed_ms =
             (first_byte_ms - link.rtt_ms - transfer_ms(bytes_up, link.uplink_mbps)).clamp(0.0, first_byte_ms);
         self.observe(cut, attributed_ms);

@@ -55,21 +55,27 @@ impl DType {
         }
     }
 
+    /// Every element type Tandem handles.
+    pub const ALL: [DType; 9] = [
+        DType::Fp32,
+        DType::Fp16,
+        DType::Fp64,
+        DType::Int8,
+        DType::Uint8,
+        DType::Int16,
+        DType::Int32,
+        DType::Int64,
+        DType::Bool,
+    ];
+
     /// Parses an Open Inference Protocol datatype name.
     pub fn from_wire_name(name: &str) -> Option<DType> {
-        [
-            DType::Fp32,
-            DType::Fp16,
-            DType::Fp64,
-            DType::Int8,
-            DType::Uint8,
-            DType::Int16,
-            DType::Int32,
-            DType::Int64,
-            DType::Bool,
-        ]
-        .into_iter()
-        .find(|d| d.wire_name() == name)
+        DType::ALL.into_iter().find(|d| d.wire_name() == name)
+    }
+
+    /// The type of an ONNX `TensorProto.DataType` code, if Tandem handles it.
+    pub fn from_onnx_code(code: i32) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.onnx_code() == code)
     }
 
     /// The ONNX `TensorProto.DataType` code.
