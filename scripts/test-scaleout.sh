@@ -47,11 +47,12 @@ bin() { awk -v p="$1" -v t="$2" '$1 ~ p && $2 == t {print $3}' "$BINS" | head -1
 TANDEM_BIN="$(cd "$TARGET_DIR" && pwd)/debug/tandem"
 
 echo "== unit tests: export, plain OIP target, engine choice"
-"$(bin core tandem_core)" -q export:: plain::
+"$(bin export tandem_export)" -q
+"$(bin sdk tandem_sdk)" -q plain::
 "$(bin edge tandem_edge)" -q engine::
 
 echo "== tandem export / tandem edge --engine (CLI)"
-(cd cli && "$(bin cli export)" -q)
+(cd tools/cli && "$(bin cli export)" -q)
 
 echo "== exported parts under ONNX Runtime == Tandem split execution (pytest)"
 TANDEM_BIN="$TANDEM_BIN" "$VENV/bin/python" -m pytest -q deploy/tests "$@"
@@ -60,4 +61,4 @@ echo "== edge server with the ONNX Runtime engine == local execution"
 "$(bin edge ort_engine)" -q
 
 echo "== offload session -> KServe (Python model server + ONNX Runtime) == local execution"
-"$(bin core plain_oip)" -q --ignored
+"$(bin sdk plain_oip)" -q --ignored

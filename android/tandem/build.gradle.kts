@@ -87,7 +87,7 @@ val generateUniffiBindings = tasks.register<GenerateUniffiBindings>("generateUni
     repoRoot.set(cargoWorkspace)
     rustSources.from(
         fileTree(File(cargoWorkspace, "bindings/src")),
-        fileTree(File(cargoWorkspace, "core/src")),
+        fileTree(File(cargoWorkspace, "crates")),
         File(cargoWorkspace, "bindings/uniffi.toml"),
         File(cargoWorkspace, "Cargo.lock"),
     )
@@ -101,7 +101,7 @@ val cargoNdkBuild = tasks.register<Exec>("cargoNdkBuild") {
     commandLine("bash", "android/scripts/build-jni-libs.sh", "release-mobile")
     inputs.files(
         fileTree(File(cargoWorkspace, "bindings/src")),
-        fileTree(File(cargoWorkspace, "core/src")),
+        fileTree(File(cargoWorkspace, "crates")),
         File(cargoWorkspace, "Cargo.lock"),
     )
     outputs.dir("src/main/jniLibs")

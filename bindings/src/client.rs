@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 use tokio::sync::{broadcast, watch, Mutex as AsyncMutex};
 
 use crate::boundary::{guard, guarded};

@@ -3,7 +3,7 @@
 //! Variants are what a caller can act on. Network faults are not errors: a request that
 //! could not use the edge is finished on the phone and its report says why.
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 
 /// What can go wrong in a Tandem call. Kotlin sees it as `TandemException`, Swift as
 /// `TandemError`.

@@ -29,7 +29,7 @@ pub enum LogLevel {
 pub struct LogRecord {
     /// Severity.
     pub level: LogLevel,
-    /// Where it comes from: the Rust module path (e.g. `tandem_core::session`).
+    /// Where it comes from: the Rust module path (e.g. `tandem_sdk::session`).
     pub target: String,
     /// The message.
     pub message: String,

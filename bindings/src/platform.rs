@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 
 use crate::error::TandemError;
 

@@ -1,6 +1,6 @@
 //! What the application asks of every request: the policy, and where the edge is.
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 
 use crate::error::TandemError;
 

@@ -1,6 +1,6 @@
 //! What a request did, flattened for the FFI: the plan, what happened, and why it fell back.
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 
 use crate::platform::NetworkKind;
 use crate::policy::Encoding;

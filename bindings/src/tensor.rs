@@ -1,6 +1,6 @@
 //! Tensors as they cross the FFI: a name, an element type, a shape and little-endian bytes.
 
-use tandem_core as tc;
+use tandem_sdk as tc;
 
 use crate::error::TandemError;
 

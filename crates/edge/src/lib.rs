@@ -1,0 +1,552 @@
+//! # tandem-edge
+//!
+//! The edge half of Tandem: an Open Inference Protocol (KServe v2 / Triton HTTP) server
+//! that runs the part of a model after any cut. A request's input tensors choose the cut:
+//! the model's own inputs run the whole model, the tensors crossing a cut run the part after
+//! it. Any OIP client works unchanged; Tandem's extensions (model hash check, tensor
+//! encodings, per-cut profile, bandwidth probe, three tiers) ride in OIP `parameters` and
+//! extra endpoints. The wire contract is `docs/PROTOCOL.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tandem_edge::EdgeError> {
+//! let edge = tandem_edge::EdgeServer::builder()
+//!     .models_dir("models")
+//!     .token("s3cret")
+//!     .bind("127.0.0.1:0")
+//!     .await?;
+//! println!("serving on {}", edge.url());
+//! edge.shutdown().await?; // finishes in-flight requests first
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+mod engine;
+mod error;
+mod load;
+mod metrics;
+#[cfg(feature = "ort")]
+mod ort_engine;
+pub mod profile;
+mod server;
+mod tls;
+mod upstream;
+
+use std::collections::BTreeMap;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tandem_model::{Executor, LoadOptions, Model};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use engine::{EngineChoice, OrtOptions};
+pub use error::EdgeError;
+pub use load::LoadSnapshot;
+
+use crate::load::Load;
+use crate::metrics::Metrics;
+use crate::profile::Profile;
+use crate::server::{AppState, ServedModel};
+use crate::upstream::Upstream;
+
+/// Entry point: `EdgeServer::builder()`.
+pub struct EdgeServer;
+
+impl EdgeServer {
+    /// A builder with the defaults of `tandem edge`.
+    pub fn builder() -> EdgeServerBuilder {
+        EdgeServerBuilder::default()
+    }
+}
+
+/// How to run an edge server. Every setting has a default except the models.
+#[derive(Clone, Debug)]
+pub struct EdgeServerBuilder {
+    models_dir: Option<PathBuf>,
+    model_files: Vec<(Option<String>, PathBuf)>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
+    upstream: Option<String>,
+    upstream_token: Option<String>,
+    upstream_token_file: Option<PathBuf>,
+    upstream_root_cert: Option<PathBuf>,
+    body_limit_bytes: usize,
+    request_timeout: Duration,
+    max_concurrent: usize,
+    max_queued: usize,
+    profile_budget: Duration,
+    part_cache_bytes: Option<u64>,
+    shutdown_timeout: Duration,
+    engine: EngineChoice,
+    ort: OrtOptions,
+}
+
+impl Default for EdgeServerBuilder {
+    fn default() -> Self {
+        EdgeServerBuilder {
+            models_dir: None,
+            model_files: vec![],
+            token: None,
+            token_file: None,
+            tls: None,
+            upstream: None,
+            upstream_token: None,
+            upstream_token_file: None,
+            upstream_root_cert: None,
+            body_limit_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(60),
+            max_concurrent: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            max_queued: 256,
+            profile_budget: Duration::from_secs(30),
+            part_cache_bytes: None,
+            shutdown_timeout: Duration::from_secs(30),
+            engine: EngineChoice::default(),
+            ort: OrtOptions::default(),
+        }
+    }
+}
+
+impl EdgeServerBuilder {
+    /// Serves every `DIR/NAME.onnx` as model `NAME`.
+    pub fn models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.models_dir = Some(dir.into());
+        self
+    }
+
+    /// Serves one model file, named after its file stem (`models/a.onnx` is `a`).
+    pub fn model_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.model_files.push((None, path.into()));
+        self
+    }
+
+    /// Serves one model file under `name`.
+    pub fn model(mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.model_files.push((Some(name.into()), path.into()));
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every endpoint but the health checks.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Like [`token`](Self::token), read from a file (surrounding whitespace ignored).
+    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token_file = Some(path.into());
+        self
+    }
+
+    /// Serves HTTPS with this certificate chain and private key (PEM files).
+    pub fn tls_pem_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Three tiers: requests with `tandem_upstream_cut` run here up to that cut and the rest
+    /// runs on the Tandem server at `url` (which must serve the same model file, same name).
+    pub fn upstream(mut self, url: impl Into<String>) -> Self {
+        self.upstream = Some(url.into());
+        self
+    }
+
+    /// The bearer token to send upstream.
+    pub fn upstream_token(mut self, token: impl Into<String>) -> Self {
+        self.upstream_token = Some(token.into());
+        self
+    }
+
+    /// Like [`upstream_token`](Self::upstream_token), read from a file.
+    pub fn upstream_token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.upstream_token_file = Some(path.into());
+        self
+    }
+
+    /// An extra root certificate (PEM) to trust for an `https://` upstream.
+    pub fn upstream_root_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.upstream_root_cert = Some(path.into());
+        self
+    }
+
+    /// Largest request body accepted, in bytes (413 beyond); also the largest download probe.
+    /// Default 64 MiB.
+    pub fn body_limit_bytes(mut self, bytes: usize) -> Self {
+        self.body_limit_bytes = bytes;
+        self
+    }
+
+    /// Longest an inference request may take, body upload included (408 while uploading,
+    /// 504 after). Default 60 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Model runs at once (compute slots). Default: the number of CPUs.
+    pub fn max_concurrent(mut self, slots: usize) -> Self {
+        self.max_concurrent = slots;
+        self
+    }
+
+    /// Requests that may wait for a compute slot; beyond, the server answers 503 with
+    /// `Retry-After`. Default 256.
+    pub fn max_queued(mut self, requests: usize) -> Self {
+        self.max_queued = requests;
+        self
+    }
+
+    /// Time per model the background profiler may spend measuring cuts after startup
+    /// (zero disables it). Default 30 s.
+    pub fn profile_budget(mut self, budget: Duration) -> Self {
+        self.profile_budget = budget;
+        self
+    }
+
+    /// Weight bytes of built parts each model may keep cached. Default: the larger of
+    /// 256 MiB and three times the model's weights.
+    pub fn part_cache_bytes(mut self, bytes: u64) -> Self {
+        self.part_cache_bytes = Some(bytes);
+        self
+    }
+
+    /// Longest [`RunningEdge::shutdown`] waits for in-flight requests. Default 30 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The engine that runs the parts (default: tract).
+    pub fn engine(mut self, engine: EngineChoice) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// How the ONNX Runtime engine runs (with [`EngineChoice::Ort`]).
+    pub fn ort_options(mut self, options: OrtOptions) -> Self {
+        self.ort = options;
+        self
+    }
+
+    /// Loads the models, then listens on `addr` (`host:port`; port 0 picks a free one) and
+    /// serves in the background of the current tokio runtime until
+    /// [`RunningEdge::shutdown`].
+    pub async fn bind(self, addr: &str) -> Result<RunningEdge, EdgeError> {
+        let config = self;
+        let files = config.model_list()?;
+        let token = read_secret(config.token.clone(), config.token_file.as_deref(), "token")?;
+        let upstream_token = read_secret(
+            config.upstream_token.clone(),
+            config.upstream_token_file.as_deref(),
+            "upstream token",
+        )?;
+        let upstream = match &config.upstream {
+            None => None,
+            Some(url) => {
+                let root = match &config.upstream_root_cert {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| io_error(path, e))?),
+                    None => None,
+                };
+                Some(Upstream::new(url, upstream_token, root.as_deref())?)
+            }
+        };
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls::server_config(cert, key)?),
+            None => None,
+        };
+        if config.max_concurrent == 0 {
+            return Err(EdgeError::Config("max_concurrent must be at least 1".into()));
+        }
+
+        let cache_bytes = config.part_cache_bytes;
+        let (engine, ort) = (config.engine, config.ort.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_models(files, cache_bytes, engine, &ort))
+            .await
+            .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
+        let profiling = !config.profile_budget.is_zero();
+        let models: BTreeMap<String, Arc<ServedModel>> = loaded
+            .into_iter()
+            .map(|(name, model, exec, engine)| {
+                let spec = tandem_protocol::ModelSpec::from_model(name.clone(), &model);
+                let profile = Arc::new(Profile::new(model.cuts().len(), profiling));
+                (name.clone(), Arc::new(ServedModel { name, model, exec, engine, spec, profile }))
+            })
+            .collect();
+        let load = Load::new(config.max_concurrent, config.max_queued);
+        let state = Arc::new(AppState {
+            models,
+            load: load.clone(),
+            metrics: Metrics::default(),
+            token_sha256: token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            body_limit_bytes: config.body_limit_bytes,
+            request_timeout: config.request_timeout,
+            upstream,
+        });
+
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
+        let local = listener.local_addr().map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let signal = async move {
+            let _ = stop_rx.await;
+        };
+        let app = server::router(state.clone());
+        let task = match &tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config.clone())
+                    .map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
+                tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future())
+            }
+            None => tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future()),
+        };
+
+        let (profilers_stop, profilers_rx) = watch::channel(false);
+        if profiling {
+            for served in state.models.values() {
+                let engine = match served.engine.private() {
+                    Ok(engine) => engine,
+                    Err(e) => {
+                        log::warn!("profile model={} status=disabled error=\"{e}\"", served.name);
+                        continue;
+                    }
+                };
+                tokio::spawn(profile::run(
+                    served.name.clone(),
+                    served.model.clone(),
+                    engine,
+                    served.profile.clone(),
+                    load.clone(),
+                    config.profile_budget,
+                    profilers_rx.clone(),
+                ));
+            }
+        }
+        let names: Vec<String> = state.models.keys().cloned().collect();
+        log::info!(
+            "listening addr={local} tls={} auth={} models={names:?} engine={} max_concurrent={} max_queued={} upstream={:?}",
+            tls.is_some(),
+            state.token_sha256.is_some(),
+            config.engine,
+            config.max_concurrent,
+            config.max_queued,
+            state.upstream.as_ref().map(|u| u.url().to_string()),
+        );
+        Ok(RunningEdge {
+            addr: local,
+            tls: tls.is_some(),
+            models: names,
+            stop: Some(stop_tx),
+            task: Some(task),
+            profilers_stop,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// Runs the server on a runtime of its own until SIGINT or SIGTERM, then shuts down
+    /// gracefully: what `tandem edge` does. `on_ready` sees the server once it listens.
+    pub fn serve_until_signal(
+        self,
+        addr: &str,
+        on_ready: impl FnOnce(&RunningEdge),
+    ) -> Result<(), EdgeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| EdgeError::Config(format!("starting the async runtime: {e}")))?;
+        runtime.block_on(async move {
+            let running = self.bind(addr).await?;
+            on_ready(&running);
+            wait_for_signal().await;
+            log::info!("shutting down: finishing in-flight requests");
+            running.shutdown().await
+        })
+    }
+
+    /// The (name, file) of every model to serve; names must be unique.
+    fn model_list(&self) -> Result<Vec<(String, PathBuf)>, EdgeError> {
+        let mut files: Vec<(String, PathBuf)> = vec![];
+        if let Some(dir) = &self.models_dir {
+            let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "onnx") && p.is_file())
+                .collect();
+            found.sort();
+            for path in found {
+                files.push((stem(&path)?, path));
+            }
+        }
+        for (name, path) in &self.model_files {
+            let name = match name {
+                Some(n) => n.clone(),
+                None => stem(path)?,
+            };
+            files.push((name, path.clone()));
+        }
+        if files.is_empty() {
+            return Err(EdgeError::Config(
+                "no models to serve: give a models directory or model files".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (name, path) in &files {
+            if !names.insert(name) {
+                return Err(EdgeError::Config(format!(
+                    "two models are named `{name}` (one is {})",
+                    path.display()
+                )));
+            }
+            if name.is_empty() || name.contains('/') {
+                return Err(EdgeError::Config(format!("`{name}` is not a usable model name")));
+            }
+        }
+        Ok(files)
+    }
+}
+
+fn stem(path: &Path) -> Result<String, EdgeError> {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| EdgeError::Config(format!("{}: cannot name a model after this file", path.display())))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> EdgeError {
+    EdgeError::Io { path: path.to_path_buf(), source }
+}
+
+fn read_secret(value: Option<String>, file: Option<&Path>, what: &str) -> Result<Option<String>, EdgeError> {
+    let secret = match (value, file) {
+        (Some(v), _) => v,
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| io_error(path, e))?,
+        (None, None) => return Ok(None),
+    };
+    let secret = secret.trim().to_string();
+    if secret.is_empty() {
+        return Err(EdgeError::Config(format!("the {what} is empty")));
+    }
+    Ok(Some(secret))
+}
+
+type Loaded = Vec<(String, Arc<Model>, Arc<Executor>, Arc<dyn engine::Engine>)>;
+
+fn load_models(
+    files: Vec<(String, PathBuf)>,
+    cache_bytes: Option<u64>,
+    choice: EngineChoice,
+    ort: &OrtOptions,
+) -> Result<Loaded, EdgeError> {
+    files
+        .into_iter()
+        .map(|(name, path)| {
+            let model = Arc::new(Model::load(&path, &LoadOptions::default())?);
+            let budget =
+                cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
+            log::info!(
+                "model name={name} path={} hash={} cuts={}",
+                path.display(),
+                model.hash(),
+                model.cuts().len()
+            );
+            let exec = Arc::new(Executor::with_budget(model.clone(), budget));
+            let engine = engine::build(choice, &exec, ort)?;
+            Ok((name, model, exec, engine))
+        })
+        .collect()
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A server listening in the background. Dropping it starts a graceful shutdown without
+/// waiting for it; [`shutdown`](Self::shutdown) waits.
+pub struct RunningEdge {
+    addr: SocketAddr,
+    tls: bool,
+    models: Vec<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    profilers_stop: watch::Sender<bool>,
+    shutdown_timeout: Duration,
+}
+
+impl RunningEdge {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL (`http://` or `https://` and the address).
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// The names of the models served.
+    pub fn models(&self) -> &[String] {
+        &self.models
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to the shutdown
+    /// timeout), and returns once the server has stopped.
+    pub async fn shutdown(mut self) -> Result<(), EdgeError> {
+        let _ = self.profilers_stop.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(mut task) = self.task.take() else { return Ok(()) };
+        match tokio::time::timeout(self.shutdown_timeout, &mut task).await {
+            Ok(Ok(Ok(()))) => {
+                log::info!("stopped addr={}", self.addr);
+                Ok(())
+            }
+            Ok(Ok(Err(e))) => Err(EdgeError::Internal(format!("the server failed: {e}"))),
+            Ok(Err(e)) => Err(EdgeError::Internal(format!("the server task was lost: {e}"))),
+            Err(_) => {
+                task.abort();
+                Err(EdgeError::Internal(format!(
+                    "in-flight requests did not finish within {} ms; they were dropped",
+                    self.shutdown_timeout.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for RunningEdge {
+    fn drop(&mut self) {
+        let _ = self.profilers_stop.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl std::fmt::Debug for RunningEdge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEdge").field("url", &self.url()).field("models", &self.models).finish()
+    }
+}

@@ -1,0 +1,554 @@
+//! The HTTP endpoints: routing, authentication, request accounting and the handlers.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tandem_model::{Executor, Model, NamedTensor, TensorSpec};
+
+use crate::error::EdgeError;
+use crate::load::Load;
+use crate::metrics::Metrics;
+use crate::profile::Profile;
+use crate::upstream::Upstream;
+use tandem_protocol::wire::{self, param, InferRequest, ModelSpec, HEADER_CONTENT_LENGTH};
+
+/// One model this server serves.
+pub(crate) struct ServedModel {
+    pub name: String,
+    pub model: Arc<Model>,
+    pub exec: Arc<Executor>,
+    /// Runs the parts: `exec` itself with tract, or ONNX Runtime (`--engine ort`).
+    pub engine: Arc<dyn crate::engine::Engine>,
+    pub spec: ModelSpec,
+    pub profile: Arc<Profile>,
+}
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    pub models: BTreeMap<String, Arc<ServedModel>>,
+    pub load: Arc<Load>,
+    pub metrics: Metrics,
+    /// SHA-256 of the bearer token: comparing digests in constant time leaks neither the
+    /// token nor its length.
+    pub token_sha256: Option<[u8; 32]>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub upstream: Option<Upstream>,
+}
+
+type Shared = Arc<AppState>;
+
+impl AppState {
+    fn model(&self, name: &str) -> Result<&Arc<ServedModel>, EdgeError> {
+        self.models.get(name).ok_or_else(|| EdgeError::UnknownModel {
+            name: name.into(),
+            available: self.models.keys().cloned().collect(),
+        })
+    }
+}
+
+/// The router of every endpoint. Health endpoints are open; the others need the token.
+pub(crate) fn router(state: Shared) -> Router {
+    let open = Router::new().route("/v2/health/live", get(live)).route("/v2/health/ready", get(ready));
+    let protected = Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/models/{model}", get(model_metadata))
+        .route("/v2/models/{model}/ready", get(model_ready))
+        .route("/v2/models/{model}/infer", post(infer))
+        .route("/v2/models/{model}/versions/{version}", get(model_metadata_versioned))
+        .route("/v2/models/{model}/versions/{version}/ready", get(model_ready_versioned))
+        .route("/v2/models/{model}/versions/{version}/infer", post(infer_versioned))
+        .route("/v2/models/{model}/profile", get(profile))
+        .route("/v2/probe", get(probe_download).post(probe_upload))
+        .route("/v2/repository/index", post(repository_index))
+        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(state.clone(), require_token));
+    open.merge(protected)
+        .route_layer(from_fn_with_state(state.clone(), count_requests))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.token_sha256 {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| Sha256::digest(token.trim().as_bytes()));
+        let ok = given.is_some_and(|digest| bool::from(digest.as_slice().ct_eq(expected)));
+        if !ok {
+            return EdgeError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn count_requests(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
+    let response = next.run(request).await;
+    state.metrics.http_request(&endpoint, response.status().as_u16());
+    response
+}
+
+async fn not_found(method: Method, uri: Uri) -> EdgeError {
+    EdgeError::NotFound { method: method.to_string(), path: uri.path().to_string() }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> EdgeError {
+    EdgeError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }
+}
+
+/// The `{model}` path segment, with a JSON error when it cannot be read.
+struct ModelName(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ModelName {
+    type Rejection = EdgeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(name) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| EdgeError::bad(format!("bad model name in the path: {e}")))?;
+        Ok(ModelName(name))
+    }
+}
+
+/// The `{model}` and `{version}` path segments; only version 1 exists.
+struct ModelVersion(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ModelVersion {
+    type Rejection = EdgeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((name, version)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| EdgeError::bad(format!("bad model name or version in the path: {e}")))?;
+        if version != "1" {
+            return Err(EdgeError::NotFound {
+                method: parts.method.to_string(),
+                path: format!("model `{name}` version `{version}` (models have version 1 only)"),
+            });
+        }
+        Ok(ModelVersion(name))
+    }
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "live": true }))
+}
+
+async fn ready() -> Json<Value> {
+    // Models are loaded before the server listens: once it answers, it is ready.
+    Json(json!({ "ready": true }))
+}
+
+async fn server_metadata(State(state): State<Shared>) -> Json<Value> {
+    let mut extensions = vec!["binary_tensor_data", "tandem_profile", "tandem_probe", "tandem_encoding"];
+    if state.upstream.is_some() {
+        extensions.push("tandem_upstream");
+    }
+    Json(json!({
+        "name": "tandem-edge",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": extensions,
+    }))
+}
+
+fn tensor_metadata(specs: &[TensorSpec]) -> Vec<Value> {
+    specs
+        .iter()
+        .map(|s| json!({ "name": s.name, "datatype": s.dtype.wire_name(), "shape": s.shape }))
+        .collect()
+}
+
+fn model_metadata_of(state: &AppState, name: &str) -> Result<Json<Value>, EdgeError> {
+    let served = state.model(name)?;
+    Ok(Json(json!({
+        "name": served.name,
+        "versions": ["1"],
+        "platform": served.engine.platform(),
+        "inputs": tensor_metadata(served.model.inputs()),
+        "outputs": tensor_metadata(served.model.outputs()),
+        "parameters": {
+            param::MODEL_HASH: served.spec.hash,
+            "tandem_cuts": served.spec.cuts.len(),
+        },
+    })))
+}
+
+async fn model_metadata(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+) -> Result<Json<Value>, EdgeError> {
+    model_metadata_of(&state, &name)
+}
+
+async fn model_metadata_versioned(
+    State(state): State<Shared>,
+    ModelVersion(name): ModelVersion,
+) -> Result<Json<Value>, EdgeError> {
+    model_metadata_of(&state, &name)
+}
+
+fn model_ready_of(state: &AppState, name: &str) -> Result<Json<Value>, EdgeError> {
+    state.model(name)?;
+    Ok(Json(json!({ "name": name, "ready": true })))
+}
+
+async fn model_ready(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+) -> Result<Json<Value>, EdgeError> {
+    model_ready_of(&state, &name)
+}
+
+async fn model_ready_versioned(
+    State(state): State<Shared>,
+    ModelVersion(name): ModelVersion,
+) -> Result<Json<Value>, EdgeError> {
+    model_ready_of(&state, &name)
+}
+
+async fn repository_index(State(state): State<Shared>) -> Json<Value> {
+    let models: Vec<Value> =
+        state.models.keys().map(|name| json!({ "name": name, "version": "1", "state": "READY" })).collect();
+    Json(Value::Array(models))
+}
+
+async fn profile(State(state): State<Shared>, ModelName(name): ModelName) -> Result<Response, EdgeError> {
+    let served = state.model(&name)?;
+    let report = served.profile.report(&served.name, &served.model, state.load.snapshot());
+    Ok(Json(report).into_response())
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let caches: Vec<_> = state.models.values().map(|m| (m.name.clone(), m.exec.cache_stats())).collect();
+    let text = state.metrics.render(&state.load.snapshot(), &caches);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Refuses compressed bodies: the server reads tensors as sent.
+fn check_content_encoding(headers: &HeaderMap) -> Result<(), EdgeError> {
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim()) {
+        None | Some("") | Some("identity") => Ok(()),
+        Some(other) => Err(EdgeError::UnsupportedContentEncoding(other.into())),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (early, from Content-Length, when
+/// the client declares it).
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, EdgeError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
+    }
+    // One buffer of the declared size: no second copy to join the pieces, which matters
+    // with many large requests queued. Capped, so that a client declaring a large body and
+    // sending nothing does not reserve memory; beyond the cap the buffer grows as data comes.
+    const UPFRONT_BYTES: u64 = 8 << 20;
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(UPFRONT_BYTES) as usize);
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| EdgeError::bad(format!("reading the request body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            if buffer.len() + data.len() > limit {
+                return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
+            }
+            buffer.extend_from_slice(data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs CPU-bound work on the blocking pool; a panic becomes a 500, never a dead server.
+async fn run_blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> Result<T, EdgeError> + Send + 'static,
+) -> Result<T, EdgeError> {
+    match tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(work))).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => {
+            state.metrics.panic();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            log::error!("model run panicked: {what}");
+            Err(EdgeError::Internal(format!("the model run panicked: {what}")))
+        }
+        Err(e) => Err(EdgeError::Internal(format!("the model run was lost: {e}"))),
+    }
+}
+
+async fn infer(
+    State(state): State<Shared>,
+    ModelName(name): ModelName,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer_and_account(state, name, headers, body).await
+}
+
+async fn infer_versioned(
+    State(state): State<Shared>,
+    ModelVersion(name): ModelVersion,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer_and_account(state, name, headers, body).await
+}
+
+/// Serves one inference request and records it in the metrics and the log.
+async fn infer_and_account(state: Shared, name: String, headers: HeaderMap, body: Body) -> Response {
+    let start = Instant::now();
+    let response = match infer_model(&state, &name, headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            log::debug!("infer model={name:?} status={} error=\"{e}\"", e.status().as_u16());
+            e.into_response()
+        }
+    };
+    // Only served names become label values: unknown ones would grow the metrics forever.
+    if state.models.contains_key(&name) {
+        state.metrics.infer_done(&name, response.status().as_u16(), start.elapsed().as_secs_f64());
+    }
+    response
+}
+
+struct Computed {
+    request: InferRequest,
+    outputs: Vec<NamedTensor>,
+    until: usize,
+    prepare_ms: f64,
+    compute_ms: f64,
+}
+
+async fn infer_model(
+    state: &Shared,
+    name: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, EdgeError> {
+    let start = Instant::now();
+    let served = state.model(name)?.clone();
+    check_content_encoding(&headers)?;
+    let timeout_ms = state.request_timeout.as_millis() as u64;
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let body = tokio::time::timeout_at(deadline, read_body(body, &headers, state.body_limit_bytes))
+        .await
+        .map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
+    let received = body.len();
+    let (response, sent) =
+        tokio::time::timeout_at(deadline, compute_and_respond(state, served, headers, body, start))
+            .await
+            .map_err(|_| EdgeError::Timeout { timeout_ms })??;
+    state.metrics.bytes(received, sent);
+    Ok(response)
+}
+
+async fn compute_and_respond(
+    state: &Shared,
+    served: Arc<ServedModel>,
+    headers: HeaderMap,
+    body: Bytes,
+    start: Instant,
+) -> Result<(Response, usize), EdgeError> {
+    let ticket = state.load.try_admit()?;
+    let (slot, queue_ms) = state.load.slot(ticket).await;
+    let has_upstream = state.upstream.is_some();
+    let job_model = served.clone();
+    let computed = run_blocking(state, move || {
+        let _slot = slot;
+        let request = wire::decode_infer_request(&headers, &body, &job_model.spec)?;
+        if request.upstream_cut.is_some() && !has_upstream {
+            return Err(EdgeError::bad(
+                "parameter `tandem_upstream_cut` needs a server started with an upstream (--upstream URL)",
+            ));
+        }
+        // Three tiers: up to the upstream cut. Otherwise up to the first cut where every
+        // requested output exists: a request for an early exit stops there.
+        let until = match request.upstream_cut {
+            Some(k) => k,
+            None => job_model.spec.first_cut_producing(request.cut, &request.outputs),
+        };
+        let t = Instant::now();
+        let part = job_model.engine.prepare(request.cut, until)?;
+        let prepare_ms = ms_since(t);
+        let t = Instant::now();
+        let outputs = part.run(&request.inputs)?;
+        Ok(Computed { request, outputs, until, prepare_ms, compute_ms: ms_since(t) })
+    })
+    .await?;
+    let Computed { request, outputs, until, prepare_ms, compute_ms } = computed;
+    state.metrics.computed(&served.name, compute_ms / 1e3, queue_ms / 1e3);
+    for e in &request.encodings {
+        state.metrics.input_encoding(e.wire_name());
+    }
+
+    let mut parameters = Map::new();
+    parameters.insert(param::CUT.into(), request.cut.into());
+    parameters.insert(param::END_CUT.into(), until.into());
+    parameters.insert(param::COMPUTE_MS.into(), compute_ms.into());
+    parameters.insert(param::QUEUE_MS.into(), queue_ms.into());
+    parameters.insert(param::PREPARE_MS.into(), prepare_ms.into());
+    let outputs = match (request.upstream_cut, &state.upstream) {
+        (Some(k), Some(upstream)) => {
+            let forwarded = upstream.forward(&served.name, &served.spec.hash, &outputs).await;
+            state.metrics.upstream(if forwarded.is_ok() { "ok" } else { "error" });
+            let forwarded = forwarded?;
+            parameters.insert(param::UPSTREAM_CUT.into(), k.into());
+            parameters.insert(param::UPSTREAM_MS.into(), forwarded.round_trip_ms.into());
+            if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
+                parameters.insert(param::UPSTREAM_COMPUTE_MS.into(), ms.clone());
+            }
+            log::debug!(
+                "upstream url={} model={} cut={k} ms={:.2}",
+                upstream.url(),
+                served.name,
+                forwarded.round_trip_ms
+            );
+            forwarded.response.outputs
+        }
+        _ => outputs,
+    };
+    let encoded = wire::encode_infer_response(
+        &served.name,
+        request.id.as_deref(),
+        &outputs,
+        &request.outputs,
+        &parameters,
+    )?;
+    log::debug!(
+        "infer model={} cut={} status=200 queue_ms={queue_ms:.2} compute_ms={compute_ms:.2} total_ms={:.2} bytes_out={}",
+        served.name,
+        request.cut,
+        ms_since(start),
+        encoded.body.len()
+    );
+    let sent = encoded.body.len();
+    let mut response = Response::new(Body::from(encoded.body));
+    let headers = response.headers_mut();
+    match encoded.header_len {
+        Some(len) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        None => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+    Ok((response, sent))
+}
+
+async fn probe_upload(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, EdgeError> {
+    let start = Instant::now();
+    let limit = state.body_limit_bytes;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
+    }
+    // Count the bytes as they come, without keeping them.
+    let mut body = body;
+    let mut received = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| EdgeError::bad(format!("reading the probe body: {e}")))?;
+            if let Some(data) = frame.data_ref() {
+                received += data.len();
+                if received > limit {
+                    return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
+                }
+            }
+        }
+        Ok(())
+    };
+    let timeout_ms = state.request_timeout.as_millis() as u64;
+    tokio::time::timeout(state.request_timeout, read)
+        .await
+        .map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
+    state.metrics.probe_bytes(received, 0);
+    Ok(Json(json!({ "received_bytes": received, "server_ms": ms_since(start) })))
+}
+
+#[derive(Deserialize)]
+struct ProbeQuery {
+    bytes: u64,
+}
+
+/// A buffer of zeros the download probe sends in pieces.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+async fn probe_download(
+    State(state): State<Shared>,
+    query: Result<Query<ProbeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, EdgeError> {
+    let Query(ProbeQuery { bytes }) =
+        query.map_err(|e| EdgeError::bad(format!("GET /v2/probe needs ?bytes=N: {e}")))?;
+    let limit = state.body_limit_bytes as u64;
+    if bytes > limit {
+        return Err(EdgeError::bad(format!(
+            "probe of {bytes} bytes asked; this server sends at most {limit}"
+        )));
+    }
+    state.metrics.probe_bytes(0, bytes as usize);
+    let chunks = (0..bytes.div_ceil(ZEROS.len() as u64)).map(move |i| {
+        let len = (bytes - i * ZEROS.len() as u64).min(ZEROS.len() as u64) as usize;
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(&ZEROS[..len]))
+    });
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn content_encoding_is_refused_unless_identity() {
+        let mut h = HeaderMap::new();
+        assert!(check_content_encoding(&h).is_ok());
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        assert!(check_content_encoding(&h).is_ok());
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(check_content_encoding(&h).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}

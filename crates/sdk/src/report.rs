@@ -1,0 +1,305 @@
+//! What one request did: the plan, what actually happened, and why it fell back if it did.
+
+use serde::{Deserialize, Serialize};
+
+use crate::breaker::BreakerPhase;
+use crate::netest::LinkEstimate;
+use crate::planner::Plan;
+use crate::platform::{CellularGen, NetworkKind};
+use crate::NamedTensor;
+
+/// Why a request that could have used the edge ran (or finished) on the phone.
+///
+/// Serialized with a `code` tag: `{"code": "timeout"}`, `{"code": "server_error", "status": 503}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum FallbackReason {
+    /// The phone is offline.
+    Offline,
+    /// The network is metered and the policy forbids spending data on it.
+    MeteredForbidden,
+    /// The circuit breaker is open after repeated failures: the edge is not tried.
+    BreakerOpen,
+    /// The edge serves a different model file under this model's name: never offloaded.
+    HashMismatch,
+    /// The edge does not serve this model (HTTP 404).
+    ModelNotServed,
+    /// The edge refused the bearer token (HTTP 401 or 403).
+    Unauthorized,
+    /// No connection could be made (refused, unreachable, DNS, TLS handshake).
+    EdgeUnreachable,
+    /// The edge did not answer in time: the deadline-aware timeout fired.
+    Timeout,
+    /// The connection broke while the request or the answer was on its way.
+    LinkReset,
+    /// The edge answered with a server error (5xx, including 503 when overloaded).
+    ServerError {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The edge refused the request with another client error (4xx).
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The edge's answer could not be used (bad framing, wrong tensors, bad profile).
+    MalformedResponse,
+}
+
+impl FallbackReason {
+    /// The short snake_case code (`timeout`, `server_error`, ...), as in JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            FallbackReason::Offline => "offline",
+            FallbackReason::MeteredForbidden => "metered_forbidden",
+            FallbackReason::BreakerOpen => "breaker_open",
+            FallbackReason::HashMismatch => "hash_mismatch",
+            FallbackReason::ModelNotServed => "model_not_served",
+            FallbackReason::Unauthorized => "unauthorized",
+            FallbackReason::EdgeUnreachable => "edge_unreachable",
+            FallbackReason::Timeout => "timeout",
+            FallbackReason::LinkReset => "link_reset",
+            FallbackReason::ServerError { .. } => "server_error",
+            FallbackReason::Rejected { .. } => "rejected",
+            FallbackReason::MalformedResponse => "malformed_response",
+        }
+    }
+
+    /// Whether this says something about the edge's health (it counts for the circuit
+    /// breaker), as opposed to the phone's situation or a permanent configuration problem.
+    pub fn is_edge_failure(self) -> bool {
+        matches!(
+            self,
+            FallbackReason::Unauthorized
+                | FallbackReason::EdgeUnreachable
+                | FallbackReason::Timeout
+                | FallbackReason::LinkReset
+                | FallbackReason::ServerError { .. }
+                | FallbackReason::Rejected { .. }
+                | FallbackReason::MalformedResponse
+                | FallbackReason::ModelNotServed
+        )
+    }
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FallbackReason::Offline => f.write_str("offline"),
+            FallbackReason::MeteredForbidden => f.write_str("metered network forbidden"),
+            FallbackReason::BreakerOpen => f.write_str("breaker open"),
+            FallbackReason::HashMismatch => f.write_str("model hash mismatch"),
+            FallbackReason::ModelNotServed => f.write_str("model not served"),
+            FallbackReason::Unauthorized => f.write_str("unauthorized"),
+            FallbackReason::EdgeUnreachable => f.write_str("edge unreachable"),
+            FallbackReason::Timeout => f.write_str("timeout"),
+            FallbackReason::LinkReset => f.write_str("link reset"),
+            FallbackReason::ServerError { status } => write!(f, "server error {status}"),
+            FallbackReason::Rejected { status } => write!(f, "rejected {status}"),
+            FallbackReason::MalformedResponse => f.write_str("malformed response"),
+        }
+    }
+}
+
+/// What one request did. Numbers carry their unit in their name; times are wall-clock on
+/// the phone.
+///
+/// `phone_ms + upload_ms + edge_ms + download_ms` accounts for `total_ms` up to a few ms of
+/// scheduling and planning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The session's request counter (for logs; not a user identifier).
+    pub request_id: u64,
+    /// The plan the request followed: cut, exit, encoding, predicted costs, why it won, and
+    /// the per-cut cost table. For a forced cut ([`crate::InferOptions::cut`]) the planner's
+    /// choice is overridden and the reason says so.
+    pub plan: Plan,
+    /// The ONNX node just before the plan's cut (`None` for cut 0).
+    pub after_node: Option<String>,
+    /// Whether the cut was forced by the caller.
+    pub forced_cut: bool,
+    /// The network the request went over (or would have).
+    pub network: NetworkKind,
+    /// The link estimate the plan used.
+    pub link: LinkEstimate,
+    /// Whether the edge computed the result.
+    pub offloaded: bool,
+    /// Why the edge was not used, or not used to the end; `None` when the plan ran as planned.
+    pub fallback_reason: Option<FallbackReason>,
+    /// A sentence about the fallback for people and logs (no user data).
+    pub fallback_detail: Option<String>,
+    /// Phone compute: the part before the cut, any part finished locally, building parts,
+    /// encoding and decoding tensors, ms.
+    pub phone_ms: f64,
+    /// From sending the request to the first byte of the answer, minus the edge's own time:
+    /// the upload and one round trip, ms. For a failed attempt, the time lost on it.
+    pub upload_ms: f64,
+    /// The edge's own time (queue, preparation and compute), as the edge reports it, ms.
+    pub edge_ms: f64,
+    /// Of `edge_ms`, time spent waiting for a compute slot on the edge, ms.
+    pub edge_queue_ms: f64,
+    /// From the first to the last byte of the answer, ms.
+    pub download_ms: f64,
+    /// From the call to the result, ms.
+    pub total_ms: f64,
+    /// Request body bytes sent (JSON header and tensor data; HTTP headers not counted). For
+    /// a failed attempt, what was handed to the network (an upper bound of what left).
+    pub bytes_up: u64,
+    /// Response body bytes received.
+    pub bytes_down: u64,
+    /// The phone's modeled energy for what happened (compute and radio, with the tail), mJ.
+    pub energy_mj: f64,
+    /// The deadline the request had, ms.
+    pub deadline_ms: Option<f64>,
+    /// Whether `total_ms` met the deadline (`None` without one).
+    pub deadline_met: Option<bool>,
+    /// How long the session was prepared to wait for the edge, ms (`None` if not tried).
+    pub edge_timeout_ms: Option<f64>,
+    /// The circuit breaker's phase when the request was planned (`half_open` while one trial
+    /// request tests a failing edge; the trial is the one that was not `breaker_open`).
+    pub breaker: BreakerPhase,
+}
+
+impl Report {
+    /// One line for logs and overlays, e.g.
+    /// `cut 37 (after layer2) via Wi-Fi: 41 ms, 112 KB up, 18 mJ`.
+    pub fn summary(&self) -> String {
+        let net = network_label(self.network);
+        let cost =
+            format!("{:.0} ms, {} up, {:.0} mJ", self.total_ms, kilobytes(self.bytes_up), self.energy_mj);
+        let cut = match (&self.after_node, self.plan.cut) {
+            (_, 0) => "the raw input".to_string(),
+            (Some(node), c) => format!("cut {c} (after {node})"),
+            (None, c) => format!("cut {c}"),
+        };
+        let forced = if self.forced_cut { " [forced]" } else { "" };
+        match (self.plan.offloads(), self.offloaded, self.fallback_reason) {
+            (true, true, _) => format!("{cut}{forced} via {net}: {cost}"),
+            (true, false, Some(r)) => format!("{cut}{forced} via {net}, finished locally ({r}): {cost}"),
+            (_, _, Some(r)) => format!("local ({r}): {cost}"),
+            _ => format!("local on {net}: {cost}"),
+        }
+    }
+}
+
+/// A network kind as people write it: `Wi-Fi`, `LTE`, `3G`...
+fn network_label(kind: NetworkKind) -> &'static str {
+    match kind {
+        NetworkKind::Wifi => "Wi-Fi",
+        NetworkKind::Cellular(CellularGen::G2) => "2G",
+        NetworkKind::Cellular(CellularGen::G3) => "3G",
+        NetworkKind::Cellular(CellularGen::Lte) => "LTE",
+        NetworkKind::Cellular(CellularGen::G5) => "5G",
+        NetworkKind::Cellular(CellularGen::Unknown) => "cellular",
+        NetworkKind::Ethernet => "Ethernet",
+        NetworkKind::None => "no network",
+        NetworkKind::Unknown => "an unknown network",
+    }
+}
+
+/// `112 KB`, `1.5 KB`, `0 KB` (decimal kilobytes).
+fn kilobytes(bytes: u64) -> String {
+    let kb = bytes as f64 / 1000.0;
+    if bytes == 0 {
+        "0 KB".into()
+    } else if kb < 10.0 {
+        format!("{kb:.1} KB")
+    } else {
+        format!("{kb:.0} KB")
+    }
+}
+
+/// The answer to one request: the outputs and how they were obtained.
+#[derive(Clone, Debug)]
+pub struct InferResult {
+    /// The model outputs in the model's order, or, for a multi-exit model, the output of the
+    /// exit the plan took. Always complete and correct: computed by the edge or the phone.
+    pub outputs: Vec<NamedTensor>,
+    /// What happened.
+    pub report: Report,
+}
+
+impl InferResult {
+    /// The output called `name`.
+    pub fn output(&self, name: &str) -> Option<&NamedTensor> {
+        self.outputs.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{Prediction, Tier};
+
+    fn report(offloads: bool, offloaded: bool, reason: Option<FallbackReason>) -> Report {
+        Report {
+            request_id: 1,
+            plan: Plan {
+                cut: 37,
+                cloud_cut: None,
+                exit: None,
+                encoding: crate::encoding::Encoding::Fp32,
+                tiers: if offloads { vec![Tier::Device, Tier::Edge] } else { vec![Tier::Device] },
+                predicted: Prediction::default(),
+                accuracy: None,
+                reason: "test".into(),
+                deadline_met: None,
+                table: vec![],
+            },
+            after_node: Some("layer2".into()),
+            forced_cut: false,
+            network: NetworkKind::Wifi,
+            link: LinkEstimate::fixed(18.88, 30.0, 15.0),
+            offloaded,
+            fallback_reason: reason,
+            fallback_detail: None,
+            phone_ms: 10.0,
+            upload_ms: 20.0,
+            edge_ms: 5.0,
+            edge_queue_ms: 0.0,
+            download_ms: 6.0,
+            total_ms: 41.2,
+            bytes_up: 112_400,
+            bytes_down: 512,
+            energy_mj: 18.3,
+            deadline_ms: None,
+            deadline_met: None,
+            edge_timeout_ms: None,
+            breaker: BreakerPhase::Closed,
+        }
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(
+            report(true, true, None).summary(),
+            "cut 37 (after layer2) via Wi-Fi: 41 ms, 112 KB up, 18 mJ"
+        );
+        assert_eq!(
+            report(true, false, Some(FallbackReason::Timeout)).summary(),
+            "cut 37 (after layer2) via Wi-Fi, finished locally (timeout): 41 ms, 112 KB up, 18 mJ"
+        );
+        let mut local = report(false, false, Some(FallbackReason::BreakerOpen));
+        local.bytes_up = 0;
+        assert_eq!(local.summary(), "local (breaker open): 41 ms, 0 KB up, 18 mJ");
+        local.fallback_reason = None;
+        assert_eq!(local.summary(), "local on Wi-Fi: 41 ms, 0 KB up, 18 mJ");
+    }
+
+    #[test]
+    fn reasons_serialize_with_a_code() {
+        let json = serde_json::to_string(&FallbackReason::ServerError { status: 503 }).expect("serializes");
+        assert_eq!(json, r#"{"code":"server_error","status":503}"#);
+        assert_eq!(
+            serde_json::to_string(&FallbackReason::Timeout).expect("serializes"),
+            r#"{"code":"timeout"}"#
+        );
+        for r in
+            [FallbackReason::Offline, FallbackReason::Rejected { status: 400 }, FallbackReason::LinkReset]
+        {
+            let back: FallbackReason = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+            assert!(serde_json::to_string(&r).unwrap().contains(r.code()));
+        }
+    }
+}

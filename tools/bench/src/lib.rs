@@ -1,0 +1,201 @@
+//! # tandem-bench
+//!
+//! `tandem bench`: the evaluation of Neurosurgeon (ASPLOS 2017) and Edgent (2018), measured
+//! end to end on this machine: a slow "phone" process, emulated mobile links, and an edge
+//! server process. It measures; it does not predict.
+//!
+//! ```text
+//!  tandem bench (orchestrator)                                     tandem edge (child)
+//!  ┌───────────────────────────────┐                              ┌──────────────────┐
+//!  │ link emulator: rate, RTT,     │◄── HTTP (OIP) ── phone ───►  │ unthrottled;     │
+//!  │ trace-driven set_config       │                  (child,     │ profiles every   │
+//!  │ results, plots, progress      │── JSON lines ──► cgroup CPU  │ cut at startup   │
+//!  └───────────────────────────────┘   (protocol)     quota)      └──────────────────┘
+//! ```
+//!
+//! 1. The edge starts and profiles every cut (within `--edge-profile-s` per model); the
+//!    benchmark waits until it is idle.
+//! 2. The phone process opens one [`tandem_sdk::Session`] per model at full speed, is moved
+//!    into a cgroup with a CPU quota (`--slowdown`, default 4x slower than the edge; see
+//!    [`throttle`]), and calibrates its device profile there.
+//! 3. Per model and network, the planner (the session's own `planner::plan`, with the link's
+//!    known rates) picks a cut for each objective; then every cut the oracle needs (all, or
+//!    the subset of [`subset`]) is run end to end through the session with the cut forced,
+//!    and the strategies are read off the same measurements ([`results`]).
+//! 4. A trace-driven run ([`trace`]) changes the bandwidth every few seconds; the session
+//!    plans online from its estimator, and is compared with an oracle that knows the trace.
+//!
+//! Outputs: `results.json`, `results.md`, SVG plots, and the edge's and the phone's logs.
+
+pub mod edge;
+mod error;
+mod markdown;
+pub mod networks;
+pub mod phone;
+mod plots;
+pub mod protocol;
+pub mod results;
+mod run;
+pub mod shaper;
+pub mod stats;
+pub mod subset;
+pub mod throttle;
+pub mod trace;
+
+use std::path::PathBuf;
+
+pub use error::BenchError;
+pub use results::Results;
+
+/// `tandem bench`: the measured evaluation. Without a subcommand it runs the benchmark.
+#[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCli {
+    /// Internal roles the benchmark starts itself.
+    #[command(subcommand)]
+    pub role: Option<BenchRole>,
+    /// The benchmark's options.
+    #[command(flatten)]
+    pub args: BenchArgs,
+}
+
+/// The processes the benchmark starts by running its own executable again.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum BenchRole {
+    /// The phone process (driven over stdin/stdout by the benchmark; not for people).
+    #[command(hide = true)]
+    Phone,
+}
+
+/// How the CPU of the phone is slowed down.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleChoice {
+    /// A cgroup v1 CPU quota when writable, else the calibrated-slowdown mode.
+    Auto,
+    /// A cgroup v1 CPU quota; fail if not writable.
+    Cgroup,
+    /// The calibrated-slowdown mode (sleep after each request).
+    Sleep,
+}
+
+/// Who enforces the link rates.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShaperChoice {
+    /// The link emulator (a loopback proxy) does rates and round trips.
+    Linkemu,
+    /// Token-bucket qdiscs on a veth pair into a network namespace (root); the emulator adds
+    /// the round trip.
+    Kernel,
+}
+
+/// Which cuts the oracle measures.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutsChoice {
+    /// Every cut.
+    All,
+    /// The bytes staircase, the ends and the planner's choices (see the `subset` module).
+    Subset,
+}
+
+/// The options of `tandem bench`. Defaults marked quick/full depend on `--quick`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The short run: committed models only, a subset of cuts, 3 runs, a 20 s trace; under
+    /// 3 minutes on a 2-core machine (release build).
+    #[arg(long)]
+    pub quick: bool,
+    /// Where results.json, results.md, the plots and the logs go.
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Models by name (looked up as NAME.onnx in the --models-dir directories) or path,
+    /// comma separated [quick: face_embedder,mobilenetv2; full: also resnet18,alexnet,vgg16].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub models: Vec<String>,
+    /// Directories to look models up in, in order; repeatable.
+    #[arg(long = "models-dir", value_name = "DIR", default_value = "models")]
+    pub models_dirs: Vec<PathBuf>,
+    /// Networks, comma separated, from cat1, 3g, lte, wifi.
+    #[arg(long, value_name = "LIST", default_value = "cat1,3g,lte,wifi")]
+    pub networks: String,
+    /// How many times slower than the edge the phone is.
+    #[arg(long, default_value_t = 4.0)]
+    pub slowdown: f64,
+    /// How the phone is slowed down.
+    #[arg(long, value_enum, default_value_t = ThrottleChoice::Auto)]
+    pub throttle: ThrottleChoice,
+    /// Who enforces the link rates.
+    #[arg(long, value_enum, default_value_t = ShaperChoice::Linkemu)]
+    pub shaper: ShaperChoice,
+    /// Reported runs per measured cut and network.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Which cuts the oracle measures [quick: subset, full: all].
+    #[arg(long, value_enum)]
+    pub cuts: Option<CutsChoice>,
+    /// At most this many cuts per model in the subset (the planner's cuts always count).
+    #[arg(long)]
+    pub max_oracle_cuts: Option<usize>,
+    /// The subset skips staircase steps that save less than this fraction of the bytes.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_bytes_drop: f64,
+    /// A measurement is capped at max(cap_factor x local-only, local-only + cap_floor_ms).
+    #[arg(long, default_value_t = 2.5)]
+    pub cap_factor: f64,
+    /// See --cap-factor, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub cap_floor_ms: f64,
+    /// Edge-only (cut 0) may take this long before it is capped, s [quick: 5, full: 60].
+    #[arg(long)]
+    pub edge_only_cap_s: Option<f64>,
+    /// Seconds per model the edge may spend profiling its cuts before the run [quick: 10,
+    /// full: 60].
+    #[arg(long)]
+    pub edge_profile_s: Option<f64>,
+    /// Cuts the phone's calibration times (the rest interpolated) [quick: 16, full: 24].
+    #[arg(long)]
+    pub calibration_cuts: Option<usize>,
+    /// Length of each trace-driven run, s; 0 skips the trace [quick: 20, full: 120].
+    #[arg(long)]
+    pub trace_s: Option<f64>,
+    /// The trace's bandwidth changes every this many seconds [quick: 2.5, full: 4].
+    #[arg(long)]
+    pub segment_s: Option<f64>,
+    /// In the trace, a request starts every this many ms (or when the previous one ends).
+    #[arg(long, default_value_t = 250.0)]
+    pub period_ms: f64,
+    /// The trace's deadline, ms [default: 1.25 x the model's measured local-only latency].
+    #[arg(long)]
+    pub deadline_ms: Option<f64>,
+    /// The model of the trace-driven run [default: mobilenetv2 if run, else the first].
+    #[arg(long)]
+    pub trace_model: Option<String>,
+    /// Seed of the trace's Markov chain.
+    #[arg(long, default_value_t = 9)]
+    pub seed: u64,
+    /// Offloads (cut 0, unshaped link) each session makes before the planner is asked, so
+    /// its view of the edge's load and speed comes from serving; 0 plans from the edge's
+    /// startup profile alone.
+    #[arg(long, default_value_t = 5)]
+    pub settle_requests: usize,
+}
+
+/// Runs `tandem bench` (or, with the hidden `phone` role, the phone process).
+pub fn main(cli: BenchCli) -> Result<(), BenchError> {
+    match cli.role {
+        Some(BenchRole::Phone) => phone::phone_main(),
+        None => {
+            let results = run::run_bench(&cli.args)?;
+            let s = &results.summary;
+            eprintln!(
+                "tandem bench: {} model(s) x {} network(s) in {:.0} s; regret median {} worst {}; results in {}",
+                results.models.len(),
+                results.setup.networks.len(),
+                results.setup.duration_s,
+                s.regret_median.map_or("-".into(), |r| format!("{r:.3}")),
+                s.regret_max.map_or("-".into(), |r| format!("{r:.3}")),
+                cli.args.out.display()
+            );
+            Ok(())
+        }
+    }
+}

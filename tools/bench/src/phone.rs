@@ -1,0 +1,370 @@
+//! The phone: `tandem bench phone`, a child process the orchestrator throttles (cgroup CPU
+//! quota) and drives over stdin/stdout (see [`crate::protocol`]). It holds one offload
+//! [`Session`] per model, exactly as an app would, and runs requests through it.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_sdk::breaker::BreakerConfig;
+use tandem_sdk::devprofile::CalibrationOptions;
+use tandem_sdk::meta::ModelMeta;
+use tandem_sdk::planner::{self, PlanInput};
+use tandem_sdk::platform::FixedSignals;
+use tandem_sdk::{
+    check, DeviceProfile, EdgeEndpoint, EdgeStatus, EnergyModel, InferOptions, NamedTensor, Policy, Report,
+    Session, SessionConfig,
+};
+
+use crate::error::BenchError;
+use crate::networks::Network;
+use crate::protocol::{
+    Command, CutInfo, CutPrediction, MeasureRequest, OpenedModel, PhoneSetup, PlanChoice, Response,
+    RunRecord, TraceMode, TraceRequest, TraceRun,
+};
+use crate::trace::level_at;
+
+/// One model's session and what the phone knows about it.
+struct PhoneModel {
+    name: String,
+    session: Session,
+    signals: Arc<FixedSignals>,
+    inputs: Vec<NamedTensor>,
+    meta: Option<ModelMeta>,
+    /// The calibrated profile (scaled by the slowdown in calibrated-slowdown mode).
+    device: Option<DeviceProfile>,
+}
+
+/// The session of the trace-driven run.
+struct TraceSession {
+    model: usize,
+    session: Session,
+}
+
+struct Phone {
+    setup: Option<PhoneSetup>,
+    models: Vec<PhoneModel>,
+    trace: Option<TraceSession>,
+    runtime: tokio::runtime::Runtime,
+    energy: EnergyModel,
+}
+
+/// Runs the phone until `quit` or the end of stdin.
+pub fn phone_main() -> Result<(), BenchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Phone(format!("starting a runtime: {e}")))?;
+    let mut phone =
+        Phone { setup: None, models: vec![], trace: None, runtime, energy: EnergyModel::default() };
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| BenchError::io("<stdin>", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (response, quit) = match serde_json::from_str::<Command>(&line) {
+            Ok(Command::Quit) => (Response::Bye, true),
+            Ok(cmd) => {
+                (phone.handle(cmd).unwrap_or_else(|e| Response::Failed { message: e.to_string() }), false)
+            }
+            Err(e) => (Response::Failed { message: format!("unreadable command: {e}") }, false),
+        };
+        let text = serde_json::to_string(&response)?;
+        writeln!(stdout, "{text}").and_then(|_| stdout.flush()).map_err(|e| BenchError::io("<stdout>", e))?;
+        if quit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The session tuning of the static experiments: no background probes or calibration
+/// (they would disturb the measurements), the edge profile fetched once, a breaker that
+/// never opens (a capped measurement is not an edge failure), and no timeout but the cap.
+fn static_config(setup: &PhoneSetup) -> SessionConfig {
+    SessionConfig {
+        connect_wait_ms: 30_000,
+        min_edge_timeout_ms: 600_000.0,
+        max_edge_timeout_ms: 600_000.0,
+        edge_refresh_ms: 24 * 3_600_000,
+        auto_probe: false,
+        calibrate: false,
+        calibration: CalibrationOptions {
+            runs: setup.calibration_runs.max(1),
+            max_cuts: Some(setup.calibration_cuts.max(2)),
+        },
+        breaker: BreakerConfig { failure_threshold: u32::MAX, ..BreakerConfig::default() },
+        ..SessionConfig::default()
+    }
+}
+
+impl Phone {
+    fn handle(&mut self, cmd: Command) -> Result<Response, BenchError> {
+        match cmd {
+            Command::Open(setup) => self.open(setup),
+            Command::Calibrate { model } => self.calibrate(&model),
+            Command::Plan { model, network } => self.plan(&model, &network),
+            Command::Measure(req) => self.measure(&req),
+            Command::TraceOpen { model, network, deadline_ms } => {
+                self.trace_open(&model, &network, deadline_ms)
+            }
+            Command::Trace(run) => self.trace(&run),
+            Command::Quit => Ok(Response::Bye),
+        }
+    }
+
+    fn setup(&self) -> Result<&PhoneSetup, BenchError> {
+        self.setup.as_ref().ok_or_else(|| BenchError::Phone("`open` must come first".into()))
+    }
+
+    fn model_index(&self, name: &str) -> Result<usize, BenchError> {
+        self.models
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| BenchError::Phone(format!("no model `{name}` is open")))
+    }
+
+    fn open(&mut self, setup: PhoneSetup) -> Result<Response, BenchError> {
+        let config = static_config(&setup);
+        let mut opened = vec![];
+        for spec in &setup.models {
+            let t = Instant::now();
+            let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("setup")));
+            let session = Session::builder(&spec.path)
+                .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
+                .policy(Policy::latency())
+                .signals(signals.clone())
+                .config(config.clone())
+                .build()?;
+            let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+            if status != EdgeStatus::Verified {
+                return Err(BenchError::Phone(format!("model `{}`: the edge is {status:?}", spec.name)));
+            }
+            let meta = ModelMeta::load_beside(&spec.path).map_err(|e| BenchError::Phone(e.to_string()))?;
+            let model = session.model().clone();
+            opened.push(OpenedModel {
+                name: spec.name.clone(),
+                hash: model.hash().to_string(),
+                cuts: model
+                    .cuts()
+                    .iter()
+                    .map(|c| CutInfo { id: c.id, bytes: c.bytes, macs_before: c.macs_before })
+                    .collect(),
+                open_ms: t.elapsed().as_secs_f64() * 1e3,
+            });
+            let inputs = check::seeded_inputs(model.inputs());
+            self.models.push(PhoneModel {
+                name: spec.name.clone(),
+                session,
+                signals,
+                inputs,
+                meta,
+                device: None,
+            });
+        }
+        self.setup = Some(setup);
+        Ok(Response::Opened { models: opened })
+    }
+
+    fn calibrate(&mut self, name: &str) -> Result<Response, BenchError> {
+        let slowdown = self.setup()?.sleep_slowdown;
+        let i = self.model_index(name)?;
+        let t = Instant::now();
+        let profile = self.runtime.block_on(self.models[i].session.calibrate())?;
+        let elapsed_ms = t.elapsed().as_secs_f64() * 1e3;
+        let mut used = profile.clone();
+        if let Some(n) = slowdown {
+            for t in &mut used.before_ms {
+                *t *= n;
+            }
+        }
+        let before_ms = used.before_ms.clone();
+        self.models[i].device = Some(used);
+        Ok(Response::Calibrated { before_ms, timed_cuts: profile.timed_cuts, elapsed_ms })
+    }
+
+    fn plan(&mut self, name: &str, network: &Network) -> Result<Response, BenchError> {
+        let pm = &self.models[self.model_index(name)?];
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let edge = pm.session.edge_profile();
+        let link = network.link();
+        let platform = network.platform_state(&network.name);
+        let model = pm.session.model();
+        let mut plans = vec![];
+        let mut table = vec![];
+        for (objective, policy) in
+            [("latency", Policy::latency()), ("energy", Policy::energy()), ("balanced", Policy::balanced())]
+        {
+            let input = PlanInput {
+                cuts: model.cuts(),
+                device: &device,
+                edge: edge.as_ref(),
+                cloud: None,
+                link: &link,
+                platform: &platform,
+                energy: &self.energy,
+                policy: &policy,
+                meta: pm.meta.as_ref(),
+            };
+            let plan = planner::plan(&input)?;
+            if objective == "latency" {
+                table = plan
+                    .table
+                    .iter()
+                    .map(|c| CutPrediction {
+                        cut: c.cut,
+                        bytes_up: c.bytes_up,
+                        latency_ms: c.latency_ms,
+                        energy_mj: c.energy_mj,
+                    })
+                    .collect();
+            }
+            plans.push(PlanChoice {
+                objective: objective.into(),
+                cut: plan.cut,
+                predicted_latency_ms: plan.predicted.total_ms,
+                predicted_energy_mj: plan.predicted.energy_mj,
+                reason: plan.reason,
+            });
+        }
+        let edge_after_ms = edge
+            .as_ref()
+            .map(|e| e.cuts.iter().map(|c| c.after_ms.unwrap_or(f64::NAN)).collect())
+            .unwrap_or_default();
+        Ok(Response::Planned {
+            plans,
+            table,
+            edge_after_ms,
+            device_before_ms: device.before_ms.clone(),
+            edge_profile_fetched: edge.is_some_and(|e| !e.model.is_empty()),
+        })
+    }
+
+    fn measure(&mut self, req: &MeasureRequest) -> Result<Response, BenchError> {
+        let slowdown = self.setup()?.sleep_slowdown;
+        let pm = &self.models[self.model_index(&req.model)?];
+        pm.signals.set(req.network.platform_state(&req.network.name));
+        let last = pm.session.model().last_cut();
+        let mut runs = vec![];
+        for i in 0..req.warmup + req.runs {
+            let warm = i < req.warmup;
+            let options = InferOptions {
+                cut: Some(req.cut),
+                encoding: None,
+                deadline_ms: if warm { None } else { req.deadline_ms },
+            };
+            let result = pm.session.infer_blocking_with(pm.inputs.clone(), options)?;
+            let record = run_record(&result.report, slowdown, self.energy.compute_mw);
+            if warm {
+                continue;
+            }
+            let capped = req.cut < last && !record.offloaded;
+            runs.push(record);
+            if capped {
+                break;
+            }
+        }
+        Ok(Response::Measured { runs })
+    }
+
+    fn trace_open(
+        &mut self,
+        name: &str,
+        network: &Network,
+        deadline_ms: f64,
+    ) -> Result<Response, BenchError> {
+        let setup = self.setup()?.clone();
+        let i = self.model_index(name)?;
+        let pm = &self.models[i];
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let path = pm.session.model().path().to_path_buf();
+        // The session as an app would run it: online estimation with probes, periodic edge
+        // refresh, the default breaker; only the calibration is reused.
+        let config = SessionConfig { calibrate: false, ..SessionConfig::default() };
+        let session = Session::builder(path)
+            .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(name.to_string()))
+            .policy(Policy { deadline_ms: Some(deadline_ms), ..Policy::latency() })
+            .signals(Arc::new(FixedSignals::new(network.platform_state("trace"))))
+            .device_profile(device)
+            .config(config)
+            .build()?;
+        let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+        if status != EdgeStatus::Verified {
+            return Err(BenchError::Phone(format!("trace session: the edge is {status:?}")));
+        }
+        self.trace = Some(TraceSession { model: i, session });
+        Ok(Response::TraceReady)
+    }
+
+    fn trace(&mut self, run: &TraceRun) -> Result<Response, BenchError> {
+        let slowdown = self.setup()?.sleep_slowdown;
+        let ts =
+            self.trace.as_ref().ok_or_else(|| BenchError::Phone("`trace_open` must come first".into()))?;
+        let inputs = &self.models[ts.model].inputs;
+        let period_ms = run.period_ms.max(1.0);
+        let t0 = Instant::now();
+        let since = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let mut next_slot_ms = 0.0;
+        let mut requests = vec![];
+        loop {
+            let now = since(t0);
+            if now < next_slot_ms {
+                std::thread::sleep(Duration::from_secs_f64((next_slot_ms - now) / 1e3));
+            }
+            let start_ms = since(t0);
+            if start_ms >= run.duration_ms {
+                break;
+            }
+            let level = level_at(&run.trace, start_ms);
+            let options = match &run.mode {
+                TraceMode::Online => InferOptions::default(),
+                TraceMode::Forced { cut_per_level } => {
+                    InferOptions { cut: cut_per_level.get(level).copied(), ..Default::default() }
+                }
+            };
+            let result = ts.session.infer_blocking_with(inputs.clone(), options)?;
+            let r = run_record(&result.report, slowdown, self.energy.compute_mw);
+            let deadline_met = result.report.deadline_ms.map(|d| r.total_ms <= d);
+            requests.push(TraceRequest {
+                t_start_ms: start_ms,
+                level,
+                cut: r.cut,
+                total_ms: r.total_ms,
+                offloaded: r.offloaded,
+                fallback: r.fallback,
+                deadline_met,
+                energy_mj: r.energy_mj,
+                estimated_uplink_mbps: result.report.link.uplink_mbps,
+                bytes_up: r.bytes_up,
+            });
+            next_slot_ms = ((start_ms / period_ms).floor() + 1.0) * period_ms;
+        }
+        Ok(Response::Traced { requests })
+    }
+}
+
+/// A report as a run record. In calibrated-slowdown mode the phone ran `n` times too fast:
+/// it sleeps `(n - 1)` times its compute now (so the wall clock advances as on the slow
+/// phone) and charges that time and its compute energy to the request.
+fn run_record(report: &Report, slowdown: Option<f64>, compute_mw: f64) -> RunRecord {
+    let extra_ms = slowdown.map_or(0.0, |n| (n - 1.0).max(0.0) * report.phone_ms);
+    if extra_ms > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(extra_ms / 1e3));
+    }
+    RunRecord {
+        cut: report.plan.cut,
+        total_ms: report.total_ms + extra_ms,
+        phone_ms: report.phone_ms + extra_ms,
+        upload_ms: report.upload_ms,
+        edge_ms: report.edge_ms,
+        download_ms: report.download_ms,
+        bytes_up: report.bytes_up,
+        bytes_down: report.bytes_down,
+        energy_mj: report.energy_mj + compute_mw * extra_ms / 1e3,
+        offloaded: report.offloaded,
+        fallback: report.fallback_reason.map(|r| r.code().to_string()),
+        edge_timeout_ms: report.edge_timeout_ms,
+    }
+}
