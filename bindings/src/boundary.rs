@@ -64,11 +64,7 @@ where
 
 /// A panic is a bug in Tandem: log it (error level is for bugs) and describe it.
 pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> TandemError {
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into());
+    let what = tandem_sdk::util::panic_message(&*payload);
     log::error!("bug: Tandem panicked: {what}");
     TandemError::Internal { reason: format!("Tandem panicked: {what}") }
 }

@@ -285,9 +285,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     Ok(buffer.freeze())
 }
 
-fn ms_since(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1e3
-}
+use tandem_model::util::ms_since;
 
 /// Runs CPU-bound work on the blocking pool; a panic becomes a 500, never a dead server.
 async fn run_blocking<T: Send + 'static>(
@@ -298,11 +296,7 @@ async fn run_blocking<T: Send + 'static>(
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => {
             state.metrics.panic();
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = tandem_model::util::panic_message(&*panic);
             log::error!("model run panicked: {what}");
             Err(EdgeError::Internal(format!("the model run panicked: {what}")))
         }

@@ -29,6 +29,7 @@ mod model;
 #[cfg(feature = "npy")]
 pub mod npy;
 mod tensor;
+pub mod util;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};

@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use tandem_model::util::median;
 
 use crate::platform::{CellularGen, NetworkKind, PlatformState};
 
@@ -186,16 +187,6 @@ impl Series {
             self.pending.clear();
         }
     }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 #[derive(Clone, Debug)]

@@ -27,7 +27,7 @@ pub mod probe;
 pub mod report;
 pub mod session;
 
-pub use tandem_model::{check, encoding, meta};
+pub use tandem_model::{check, encoding, meta, util};
 pub use tandem_model::{
     match_inputs, CacheStats, Cut, DType, Error, Executor, LoadOptions, Model, ModelMeta,
 };

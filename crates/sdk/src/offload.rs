@@ -286,9 +286,7 @@ impl EdgeClient {
     }
 }
 
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
+use tandem_model::util::ms_since;
 
 /// An error and its sources, joined: reqwest's own message alone says little
 /// ("error sending request").

@@ -443,9 +443,7 @@ fn json_values(t: &NamedTensor) -> Value {
     }
 }
 
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
-}
+use tandem_model::util::short_hash as short;
 
 #[cfg(test)]
 mod tests {

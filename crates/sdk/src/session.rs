@@ -642,11 +642,7 @@ async fn join<T>(handle: &mut tokio::task::JoinHandle<Result<T, SessionError>>) 
         Ok(r) => r,
         Err(e) if e.is_panic() => {
             let what = e.into_panic();
-            let what = what
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| what.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = tandem_model::util::panic_message(&*what);
             log::error!("a session task panicked: {what}");
             Err(SessionError::Internal { reason: format!("a session task panicked: {what}") })
         }
@@ -859,9 +855,7 @@ struct Spent {
     edge_timeout_ms: Option<f64>,
 }
 
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
+use tandem_model::util::ms_since;
 
 /// Runs model work on the blocking pool; a panic becomes an engine error.
 async fn blocking<T: Send + 'static>(
@@ -873,11 +867,7 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(Ok(v))) => Ok(v),
         Ok(Ok(Err(e))) => Err(SessionError::Engine(e)),
         Ok(Err(panic)) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = tandem_model::util::panic_message(&*panic);
             log::error!("a model run panicked: {what}");
             Err(SessionError::Engine(Error::engine("running a model part", format!("panicked: {what}"))))
         }
@@ -1931,10 +1921,7 @@ fn force_cut(plan: &mut Plan, cut: usize, policy: &Policy) {
     plan.reason = format!("forced cut {cut} (the planner chose cut {chosen}: {})", plan.reason);
 }
 
-/// The first 12 characters of a hash, for messages (the edge's may be anything).
-fn short(hash: &str) -> &str {
-    hash.char_indices().nth(12).map_or(hash, |(i, _)| &hash[..i])
-}
+use tandem_model::util::short_hash as short;
 
 // The session must be shareable between threads.
 const _: () = {
@@ -2064,13 +2051,6 @@ mod tests {
             .expect("time left");
         assert!((90.0..=100.0).contains(&t), "{t}");
         assert_eq!(inner.edge_timeout_ms(Some(Instant::now()), 5.0, 50.0), None);
-    }
-
-    #[test]
-    fn short_hashes_never_split_a_character() {
-        assert_eq!(short("0123456789abcdef"), "0123456789ab");
-        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
-        assert_eq!(short("abc"), "abc");
     }
 
     #[test]
