@@ -11,7 +11,7 @@ use tandem_model::npy;
 use tandem_sdk::{Executor, LoadOptions, Model};
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
 }
 
 /// Runs `tandem infer` with `args` on a blocking thread; returns (exit code, stdout JSON).

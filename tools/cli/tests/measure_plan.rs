@@ -13,7 +13,7 @@ use tandem_sdk::probe::probe;
 use tandem_sdk::{EdgeProfile, LoadOptions, Model};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn model_path(stem: &str) -> PathBuf {
