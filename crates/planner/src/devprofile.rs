@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn engine_version_matches_the_lockfile() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
             .expect("Cargo.lock");
         let version = lock
             .split("[[package]]")
