@@ -582,6 +582,7 @@ mod tests {
             energy: &crate::EnergyModel::default(),
             policy: &crate::Policy::default(),
             meta: None,
+            constraints: Default::default(),
         })
         .expect("plans");
         plan.table = (0..=last).map(|c| row(c, 50.0 - c as f64, 10.0 + c as f64)).collect();

@@ -338,6 +338,7 @@ impl SessionBuilder {
             energy: &self.energy,
             policy: &self.policy,
             meta: meta.as_ref(),
+            constraints: Default::default(),
         };
         planner::plan(&dry)
             .map_err(|e| SessionError::Config { reason: format!("the policy or metadata: {e}") })?;
@@ -1461,6 +1462,7 @@ impl Inner {
             energy: &self.energy,
             policy,
             meta: self.meta.as_ref(),
+            constraints: Default::default(),
         };
         let mut plan = planner::plan(&input)?;
         if let (Some(plain), None) = (plain, options.cut) {
