@@ -5,25 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::EdgeError;
 
-/// The server's current load, as reported by `GET /v2/models/{m}/profile`.
-#[derive(Clone, Debug, Serialize)]
-pub struct LoadSnapshot {
-    /// Requests running now (each on its own compute slot).
-    pub in_flight: usize,
-    /// Requests waiting for a compute slot.
-    pub queued: usize,
-    /// Compute slots: requests that run at once.
-    pub capacity: usize,
-    /// Requests that may wait; beyond that the server answers 503.
-    pub max_queued: usize,
-    /// Recent time spent waiting for a slot (exponential moving average), in milliseconds.
-    pub queue_wait_ms: f64,
-}
+/// The server's current load, as reported by `GET /v2/models/{m}/profile`: the wire type
+/// of `tandem_protocol::profile`, the one schema the phone's planner reads.
+pub type LoadSnapshot = tandem_protocol::profile::EdgeLoad;
 
 pub(crate) struct Load {
     slots: Arc<Semaphore>,

@@ -7,63 +7,20 @@
 //! ends, then midpoints), so a budget that runs out still covers the whole range; a cut not
 //! measured yet is estimated by interpolating its multiply-accumulate count between measured
 //! neighbours, and flagged `"measured": false`. Results are cached for the server's life.
+//! The body's schema is `tandem_protocol::profile`, shared with the phone's planner.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tandem_model::{check, DType, Executor, Model};
 use tokio::sync::watch;
 
 use crate::engine::Engine;
 use crate::load::{Load, LoadSnapshot};
 
-/// Where the background measurement is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfileStatus {
-    /// Not started or still measuring.
-    Running,
-    /// Every cut is measured.
-    Done,
-    /// The time budget ran out first: some cuts are estimates.
-    Partial,
-    /// The budget is zero: nothing is measured.
-    Disabled,
-}
-
-/// One cut in the profile.
-#[derive(Clone, Debug, Serialize)]
-pub struct CutProfile {
-    /// The cut id.
-    pub id: usize,
-    /// Time of the part after the cut on this server, in milliseconds (`null` while no cut
-    /// is measured).
-    pub after_ms: Option<f64>,
-    /// Whether `after_ms` was measured (else estimated from measured neighbours).
-    pub measured: bool,
-    /// The tensors crossing the cut, by name.
-    pub tensors: Vec<String>,
-    /// Bytes crossing the cut as float32.
-    pub bytes: u64,
-    /// Multiply-accumulates of the part after the cut.
-    pub macs_after: u64,
-}
-
-/// The body of `GET /v2/models/{m}/profile`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProfileReport {
-    /// The model name.
-    pub model: String,
-    /// The model file's hash.
-    pub hash: String,
-    /// Where the measurement is.
-    pub status: ProfileStatus,
-    /// Every cut, by id.
-    pub cuts: Vec<CutProfile>,
-    /// The server's load now.
-    pub load: LoadSnapshot,
-}
+pub use tandem_protocol::profile::{
+    EdgeCutProfile as CutProfile, EdgeProfile as ProfileReport, ProfileStatus,
+};
 
 struct State {
     after_ms: Vec<Option<f64>>,
@@ -106,17 +63,10 @@ impl Profile {
             .iter()
             .map(|c| {
                 let after_ms = measured[c.id].or_else(|| estimate(&measured, &macs, c.id));
-                CutProfile {
-                    id: c.id,
-                    after_ms,
-                    measured: measured[c.id].is_some(),
-                    tensors: c.tensors.iter().map(|t| t.name.clone()).collect(),
-                    bytes: c.bytes,
-                    macs_after: c.macs_after,
-                }
+                CutProfile::of(c, after_ms, measured[c.id].is_some())
             })
             .collect();
-        ProfileReport { model: name.into(), hash: model.hash().into(), status, cuts, load }
+        ProfileReport { model: name.into(), hash: model.hash().into(), status: Some(status), cuts, load }
     }
 }
 

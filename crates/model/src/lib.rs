@@ -34,5 +34,5 @@ pub mod util;
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use meta::ModelMeta;
-pub use model::{Cut, LoadOptions, Model};
+pub use model::{first_cut_with_outputs, Cut, LoadOptions, Model};
 pub use tensor::{DType, NamedTensor, TensorSpec};

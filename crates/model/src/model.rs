@@ -59,6 +59,23 @@ impl Cut {
     }
 }
 
+/// The first cut at or after `from` whose crossing tensors (`cut_tensors`, by cut id) include
+/// every one of `names`: the part up to it computes them, so a request for an early exit's
+/// output stops there. `None` when no cut does. The one definition used by the phone's
+/// planner and session and by the edge server (through `tandem_protocol::ModelSpec`).
+pub fn first_cut_with_outputs<'a, S: AsRef<str>>(
+    cut_tensors: impl IntoIterator<Item = &'a [TensorSpec]>,
+    from: usize,
+    names: &[S],
+) -> Option<usize> {
+    cut_tensors
+        .into_iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, tensors)| names.iter().all(|n| tensors.iter().any(|t| t.name == n.as_ref())))
+        .map(|(id, _)| id)
+}
+
 /// A loaded, analysed ONNX model: its identity, its inputs and outputs, and its cut table.
 pub struct Model {
     path: PathBuf,
@@ -230,6 +247,12 @@ impl Model {
     /// The id of the last cut ("run everything here").
     pub fn last_cut(&self) -> usize {
         self.cuts.len() - 1
+    }
+
+    /// The first cut at or after `from` whose crossing tensors include every one of `names`:
+    /// where an exit's outputs exist (see [`first_cut_with_outputs`]).
+    pub fn first_cut_with_outputs<S: AsRef<str>>(&self, from: usize, names: &[S]) -> Option<usize> {
+        first_cut_with_outputs(self.cuts.iter().map(|c| c.tensors.as_slice()), from, names)
     }
 
     /// Finds the cut whose crossing tensors are exactly `names` (in any order).

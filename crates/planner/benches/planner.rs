@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tandem_model::{LoadOptions, Model, ModelMeta};
 use tandem_planner::{
-    plan, CellularGen, CloudTier, DeviceProfile, EdgeProfile, EnergyModel, LinkEstimate, NetworkKind,
-    PlanInput, PlatformState, Policy, ThermalState,
+    plan, CellularGen, CloudTier, DeviceProfile, EnergyModel, LinkEstimate, NetworkKind, PlanInput,
+    PlatformState, Policy, ThermalState,
 };
 
 fn model(stem: &str) -> (Model, Option<ModelMeta>) {
@@ -35,8 +35,8 @@ fn bench(c: &mut Criterion) {
     let (mobilenet, _) = model("mobilenetv2");
     let cuts = mobilenet.cuts();
     let device = DeviceProfile::estimate(mobilenet.hash(), "bench", cuts, 40.0, ThermalState::Nominal);
-    let edge = EdgeProfile::scaled_from(&device, cuts, 4.0);
-    let cloud = EdgeProfile::scaled_from(&device, cuts, 20.0);
+    let edge = device.scaled_edge_profile(cuts, 4.0);
+    let cloud = device.scaled_edge_profile(cuts, 20.0);
     let policy = Policy::balanced();
     let input = PlanInput {
         cuts,
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
     let (branchy, meta) = model("branchynet_fmnist");
     let bcuts = branchy.cuts();
     let bdevice = DeviceProfile::estimate(branchy.hash(), "bench", bcuts, 3.0, ThermalState::Nominal);
-    let bedge = EdgeProfile::scaled_from(&bdevice, bcuts, 4.0);
+    let bedge = bdevice.scaled_edge_profile(bcuts, 4.0);
     let deadline = Policy { deadline_ms: Some(2.0), ..Policy::latency() };
     let binput = PlanInput {
         cuts: bcuts,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::platform::ThermalState;
+use crate::{EdgeCutProfile, EdgeLoad, EdgeProfile};
 use tandem_model::check;
 use tandem_model::Cut;
 use tandem_model::NamedTensor;
@@ -61,6 +62,24 @@ impl Default for CalibrationOptions {
 }
 
 impl DeviceProfile {
+    /// An edge profile for a server `speedup` times faster than this phone:
+    /// `after_ms(c) = (before_ms(last) - before_ms(c)) / speedup`, not measured, no load.
+    /// For the CLI, the SDK and tests when no measured edge profile is at hand.
+    pub fn scaled_edge_profile(&self, cuts: &[Cut], speedup: f64) -> EdgeProfile {
+        let full = self.before_ms.last().copied().unwrap_or(0.0);
+        EdgeProfile {
+            model: String::new(),
+            hash: self.model_hash.clone(),
+            status: None,
+            cuts: cuts
+                .iter()
+                .zip(&self.before_ms)
+                .map(|(c, b)| EdgeCutProfile::of(c, Some(((full - b) / speedup).max(0.0)), false))
+                .collect(),
+            load: EdgeLoad { capacity: 1, ..Default::default() },
+        }
+    }
+
     /// An estimate before calibration: the whole model's `full_run_ms` spread over the cuts
     /// in proportion to the multiply-accumulates before each (by position if the model has
     /// no multiply-accumulates).

@@ -55,6 +55,7 @@ fn edge(after_ms: Vec<f64>) -> EdgeProfile {
     EdgeProfile {
         model: "m".into(),
         hash: HASH.into(),
+        status: None,
         cuts: after_ms
             .into_iter()
             .enumerate()
@@ -64,6 +65,7 @@ fn edge(after_ms: Vec<f64>) -> EdgeProfile {
                 measured: true,
                 tensors: vec![],
                 bytes: 0,
+                macs_after: 0,
             })
             .collect(),
         load: EdgeLoad { capacity: 4, ..Default::default() },
@@ -381,7 +383,8 @@ fn the_lte_tail_decides_the_energy_optimal_cut() {
 #[test]
 fn edge_load_moves_work_back_to_the_phone() {
     let mut case = simple();
-    case.edge.load = EdgeLoad { in_flight: 4, queued: 20, capacity: 4, queue_wait_ms: 800.0 };
+    case.edge.load =
+        EdgeLoad { in_flight: 4, queued: 20, capacity: 4, queue_wait_ms: 800.0, ..Default::default() };
     assert_eq!(case.plan().cut, 2, "a saturated edge is slower than the phone");
 }
 
@@ -478,7 +481,7 @@ fn branchynet_deadlines_pick_the_most_accurate_exit_that_fits() {
     let cuts = model.cuts();
     // a slow phone: 30 ms for the whole model, spread by MACs; the edge 10x faster
     let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 30.0, ThermalState::Nominal);
-    let edge = EdgeProfile::scaled_from(&dev, cuts, 10.0);
+    let edge = dev.scaled_edge_profile(cuts, 10.0);
     let link = LinkEstimate::fixed(1.1, 2.0, 100.0);
     let platform = PlatformState { network: NetworkKind::Cellular(CellularGen::G3), ..Default::default() };
     let energy = EnergyModel::default();
@@ -524,7 +527,7 @@ fn branchynet_uses_int8_when_its_accuracy_cost_is_tolerated() {
     let (model, meta) = branchynet();
     let cuts = model.cuts();
     let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 300.0, ThermalState::Nominal);
-    let edge = EdgeProfile::scaled_from(&dev, cuts, 20.0);
+    let edge = dev.scaled_edge_profile(cuts, 20.0);
     let link = LinkEstimate::fixed(0.5, 2.0, 20.0);
     let platform = wifi();
     let energy = EnergyModel::default();
@@ -563,7 +566,7 @@ fn mobilenetv2_plans_follow_the_papers_shape() {
     let model = Model::load(common::model_path("mobilenetv2"), &LoadOptions::default()).expect("loads");
     let cuts = model.cuts();
     let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 80.0, ThermalState::Nominal);
-    let edge = EdgeProfile::scaled_from(&dev, cuts, 4.0);
+    let edge = dev.scaled_edge_profile(cuts, 4.0);
     let energy = EnergyModel::default();
     let policy = Policy::latency();
     let mut bytes_up = vec![];
@@ -694,7 +697,7 @@ fn an_unusable_encoding_is_never_chosen_and_is_reported() {
     let (model, meta) = branchynet();
     let cuts = model.cuts();
     let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 300.0, ThermalState::Nominal);
-    let edge = EdgeProfile::scaled_from(&dev, cuts, 20.0);
+    let edge = dev.scaled_edge_profile(cuts, 20.0);
     let link = LinkEstimate::fixed(0.5, 2.0, 20.0);
     let platform = wifi();
     let energy = EnergyModel::default();

@@ -99,10 +99,9 @@ impl ModelSpec {
     /// the part between `from` and it computes them (an early exit). The last cut when none
     /// does (the whole rest of the model).
     pub fn first_cut_producing(&self, from: usize, outputs: &[RequestedOutput]) -> usize {
-        let last = self.last_cut();
-        (from..last)
-            .find(|&c| outputs.iter().all(|o| self.cuts[c].iter().any(|t| t.name == o.name)))
-            .unwrap_or(last)
+        let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+        tandem_model::first_cut_with_outputs(self.cuts.iter().map(Vec::as_slice), from, &names)
+            .unwrap_or(self.last_cut())
     }
 
     /// The cut whose crossing tensors are exactly `names` (the first, if several are).

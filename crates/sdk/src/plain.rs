@@ -512,6 +512,7 @@ mod tests {
         EdgeProfile {
             model: String::new(),
             hash: String::new(),
+            status: None,
             cuts: (0..n)
                 .map(|id| EdgeCutProfile {
                     id,
@@ -519,6 +520,7 @@ mod tests {
                     measured: false,
                     tensors: vec![],
                     bytes: 0,
+                    macs_after: 0,
                 })
                 .collect(),
             load: EdgeLoad::default(),

@@ -746,8 +746,7 @@ impl EdgeLink {
 }
 
 fn estimated_edge_profile(inner: &Inner, device: &DeviceProfile) -> EdgeProfile {
-    let mut p =
-        EdgeProfile::scaled_from(device, inner.model.cuts(), inner.config.assumed_edge_speedup.max(1e-3));
+    let mut p = device.scaled_edge_profile(inner.model.cuts(), inner.config.assumed_edge_speedup.max(1e-3));
     p.hash = inner.model.hash().to_string();
     p
 }
@@ -930,7 +929,7 @@ impl Inner {
                     reason: format!("cut {c}: this model has cuts 0..={last}"),
                 });
             }
-            let floor = self.policy.first_cut();
+            let floor = self.policy.effective_min_cut();
             if c < floor {
                 return Err(SessionError::InvalidOptions {
                     reason: format!("cut {c} is below the policy's privacy floor (cut {floor})"),
@@ -1509,12 +1508,7 @@ impl Inner {
             .filter(|o| self.model.outputs().iter().any(|s| &s.name == o));
         match exit_output {
             Some(output) => {
-                let until = self
-                    .model
-                    .cuts()
-                    .iter()
-                    .find(|c| c.tensors.iter().any(|t| t.name == output))
-                    .map_or(last, |c| c.id);
+                let until = self.model.first_cut_with_outputs(0, &[&output]).unwrap_or(last);
                 let expected = self.model.outputs().iter().filter(|s| s.name == output).cloned().collect();
                 Target { until, exit_output: Some(output), expected }
             }

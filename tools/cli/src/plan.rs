@@ -9,7 +9,7 @@ use serde::Serialize;
 use tandem_sdk::devprofile::{self, DeviceProfile};
 use tandem_sdk::encoding::Encoding;
 use tandem_sdk::energy::{EnergyModel, TailCharge};
-use tandem_sdk::planner::{self, CutCost, Plan};
+use tandem_sdk::planner::{self, Constraints, CutCost, Plan};
 use tandem_sdk::{
     check, EdgeProfile, Executor, LinkEstimate, ModelMeta, NetworkKind, Objective, PlanInput, PlatformState,
     Policy, ThermalState,
@@ -60,9 +60,17 @@ pub struct PlanArgs {
     /// Privacy floor: never cut before this cut.
     #[arg(long, default_value_t = 0)]
     min_cut: usize,
-    /// Never send the raw input (min cut 1).
+    /// Never send the raw input: the shorthand that raises the privacy floor (`--min-cut`) to 1.
     #[arg(long)]
     keep_raw_input: bool,
+    /// Force the cut (the planner's own costs for it; the plan's adjustments say what the
+    /// planner would have chosen, or why the cut was refused).
+    #[arg(long)]
+    cut: Option<usize>,
+    /// The cuts the edge can take a request at, comma-separated (a plain OIP edge serves only
+    /// the exported cuts); default: any.
+    #[arg(long, value_delimiter = ',')]
+    offloadable_cuts: Option<Vec<usize>>,
     /// Encodings allowed for the crossing tensors (comma-separated: fp32,fp16,int8).
     #[arg(long, value_delimiter = ',', default_value = "fp32,fp16,int8", value_parser = parse_encoding)]
     encodings: Vec<Encoding>,
@@ -158,7 +166,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
                 bail!("--edge-speedup must be positive");
             }
             (
-                EdgeProfile::scaled_from(&device, cuts, args.edge_speedup),
+                device.scaled_edge_profile(cuts, args.edge_speedup),
                 format!("the device profile / {}", args.edge_speedup),
             )
         }
@@ -206,7 +214,11 @@ pub fn run(args: PlanArgs) -> Result<()> {
         energy: &energy,
         policy: &policy,
         meta: meta.as_ref(),
-        constraints: Default::default(),
+        constraints: Constraints {
+            forced_cut: args.cut,
+            offloadable_cuts: args.offloadable_cuts.clone(),
+            ..Default::default()
+        },
     })?;
 
     if args.json {

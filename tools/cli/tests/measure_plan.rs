@@ -155,6 +155,30 @@ fn profile_save_feeds_plan() {
     // the energy-optimal plan for a model this small on LTE with the tail: local
     assert_eq!(plan["cut"], 27, "{}", plan["reason"]);
 
+    // a forced cut: the planner's own costs for it, and an adjustment naming its own choice
+    let out = tandem(&[
+        "plan",
+        "models/tiny_resnet.onnx",
+        "--uplink-mbps",
+        "5.85",
+        "--rtt-ms",
+        "50",
+        "--device-profile",
+        dev.to_str().expect("utf8"),
+        "--edge-profile",
+        edge.to_str().expect("utf8"),
+        "--cut",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(plan["cut"], 5, "{}", plan["reason"]);
+    let adjustment = &plan["plan"]["adjustments"][0];
+    assert_eq!(adjustment["kind"], "forced_cut", "{plan}");
+    assert_eq!(adjustment["cut"], 5);
+    assert_eq!(plan["latency_ms"], plan["table"][5]["latency_ms"]);
+
     // a profile for another model is refused
     let out = tandem(&[
         "plan",
