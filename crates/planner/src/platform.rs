@@ -145,8 +145,6 @@ impl PlatformState {
     }
 }
 
-/// Where platform state comes from. Android and iOS implement this through the bindings;
-
 #[cfg(test)]
 mod tests {
     use super::*;
