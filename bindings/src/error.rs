@@ -59,6 +59,8 @@ impl From<tc::Error> for TandemError {
             tc::Error::Io { .. }
             | tc::Error::NotOnnx { .. }
             | tc::Error::UnsupportedOperator { .. }
+            | tc::Error::Opset { .. }
+            | tc::Error::ExternalData { .. }
             | tc::Error::SymbolicShape { .. }
             | tc::Error::Npy { .. } => TandemError::Model { reason },
             tc::Error::Shape { .. }

@@ -36,6 +36,29 @@ pub enum Error {
         /// ONNX operator type.
         op_type: String,
     },
+    /// The model imports a newer version of the standard ONNX operator set than the engine
+    /// knows: its operators may mean something else, so it is refused rather than guessed.
+    #[error("{}: opset {version} is newer than {max}, the newest this engine supports; export with opset <= {max}", path.display())]
+    Opset {
+        /// The model file.
+        path: PathBuf,
+        /// The model's opset for the default (`ai.onnx`) domain.
+        version: i64,
+        /// The newest supported opset.
+        max: i64,
+    },
+    /// A weight stored outside the model file (ONNX external data) is missing.
+    #[error("{}: tensor `{tensor}` keeps its data in `{}`, which cannot be read: {reason}", path.display(), file.display())]
+    ExternalData {
+        /// The model file.
+        path: PathBuf,
+        /// The initializer whose data is external.
+        tensor: String,
+        /// The external data file, as the model names it resolved against the model's folder.
+        file: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// An input tensor does not have the shape the model needs.
     #[error("tensor `{tensor}`: expected shape {expected}, got {got:?}")]
     Shape {

@@ -67,7 +67,24 @@ fn constant_nodes(graph: &pb::GraphProto) -> Vec<usize> {
 /// every node gets a unique, non-empty name (cuts and reports need one), and
 /// `ConstantOfShape` without a `value` gets the float32 zero the ONNX spec defaults to
 /// (tract 0.23 would default to float64 and fail to unify types downstream).
+/// Intermediate shape annotations (`value_info`) with symbolic dimensions lose their shape
+/// (their type stays): once the inputs are concrete, tract infers the concrete shape, and
+/// `[batch, sequence, 16]` written by an earlier tool (ONNX Runtime's quantizer) would not
+/// unify with it.
 pub(crate) fn normalize(graph: &mut pb::GraphProto) {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
+    for vi in &mut graph.value_info {
+        if let Some(pb::TypeProto { value: Some(pb::type_proto::Value::TensorType(t)), .. }) = &mut vi.r#type
+        {
+            let symbolic = t
+                .shape
+                .as_ref()
+                .is_some_and(|s| s.dim.iter().any(|d| !matches!(d.value, Some(Dim::DimValue(v)) if v >= 0)));
+            if symbolic {
+                t.shape = None;
+            }
+        }
+    }
     for node in graph.node.iter_mut().filter(|n| n.op_type == "ConstantOfShape") {
         if !node.attribute.iter().any(|a| a.name == "value") {
             node.attribute.push(pb::AttributeProto {

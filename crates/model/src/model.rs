@@ -11,6 +11,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::fold;
 use crate::graph::{self, Ordered};
 use crate::tensor::{DType, TensorSpec};
 
@@ -113,37 +114,30 @@ impl Model {
         let hash = hex::encode(Sha256::digest(bytes));
         let not_onnx = |reason: String| Error::NotOnnx { path: path.clone(), reason };
         let mut proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
-        let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
-        if graph.node.is_empty() || graph.output.is_empty() {
-            return Err(not_onnx("its graph has no nodes or no outputs".into()));
-        }
-        graph::normalize(graph);
-        check_operators(graph)?;
-        let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
-        for (vi, spec) in
-            graph.input.iter_mut().filter(|vi| inputs.iter().any(|s| s.name == vi.name)).zip(&inputs)
-        {
-            *vi = graph::value_info(spec);
-        }
+        check_opset(&proto, &path)?;
+        let model_dir = path.parent().and_then(|p| p.to_str()).map(str::to_owned);
+        let inputs = {
+            let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
+            if graph.node.is_empty() || graph.output.is_empty() {
+                return Err(not_onnx("its graph has no nodes or no outputs".into()));
+            }
+            graph::normalize(graph);
+            check_operators(graph)?;
+            check_external_data(graph, &path)?;
+            let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
+            for (vi, spec) in
+                graph.input.iter_mut().filter(|vi| inputs.iter().any(|s| s.name == vi.name)).zip(&inputs)
+            {
+                *vi = graph::value_info(spec);
+            }
+            inputs
+        };
+        fold::fold_shapes(&mut proto, model_dir.as_deref())?;
+        let graph = proto.graph.as_ref().expect("checked above");
         let ordered = graph::topological_order(graph).map_err(not_onnx)?;
         let crossing = graph::crossing_sets(graph, &ordered);
         let weight_bytes = graph.initializer.iter().map(|t| t.encoded_len() as u64).sum();
-
-        let model_dir = path.parent().and_then(|p| p.to_str());
-        let parsed = ONNX
-            .parse(&proto, model_dir)
-            .map_err(|e| Error::engine(format!("parsing {}", path.display()), e))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(not_onnx(format!(
-                "nodes read tensors nothing defines: {:?}",
-                parsed.unresolved_inputs
-            )));
-        }
-        let typed = parsed
-            .model
-            .into_typed()
-            .map_err(|e| Error::engine(format!("analysing {}", path.display()), e))?;
-        let graph = proto.graph.as_ref().expect("checked above");
+        let typed = analyse(&proto, &path, model_dir.as_deref())?;
 
         let lookup_spec = |name: &str| -> Result<TensorSpec> {
             if let Some(s) = inputs.iter().find(|s| s.name == name) {
@@ -163,33 +157,8 @@ impl Model {
                 specs.insert(name.clone(), lookup_spec(name)?);
             }
         }
-
         let macs = node_macs(&typed, graph, &ordered)?;
-        let total_macs: u64 = macs.iter().sum();
-        let mut before = 0u64;
-        let cuts = crossing
-            .into_iter()
-            .enumerate()
-            .map(|(id, names)| {
-                if id > 0 {
-                    before += macs[id - 1];
-                }
-                let tensors: Vec<TensorSpec> = names.iter().map(|n| specs[n].clone()).collect();
-                let mut bytes_by_dtype = BTreeMap::new();
-                for t in &tensors {
-                    *bytes_by_dtype.entry(t.dtype).or_insert(0) += t.bytes();
-                }
-                Cut {
-                    id,
-                    after_node: id.checked_sub(1).map(|p| graph.node[ordered.order[p]].name.clone()),
-                    bytes: tensors.iter().map(TensorSpec::bytes).sum(),
-                    bytes_by_dtype,
-                    tensors,
-                    macs_before: before,
-                    macs_after: total_macs - before,
-                }
-            })
-            .collect();
+        let cuts = cut_table(graph, &ordered, crossing, &specs, &macs);
         log::debug!("loaded model {} ({hash}): {} nodes", path.display(), ordered.order.len());
         Ok(Model {
             path,
@@ -305,17 +274,123 @@ impl Model {
     }
 }
 
+/// The newest standard ONNX operator set tract 0.23's operators are written against (its
+/// operators check versions up to 21; opset 22 only widened types).
+pub const MAX_OPSET: i64 = 22;
+
+fn check_opset(proto: &pb::ModelProto, path: &Path) -> Result<()> {
+    let version = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(0);
+    if version > MAX_OPSET {
+        return Err(Error::Opset { path: path.to_path_buf(), version, max: MAX_OPSET });
+    }
+    Ok(())
+}
+
+/// Every node, in subgraphs too, must use an operator tract knows (tract looks operators up
+/// by type whatever their domain).
 fn check_operators(graph: &pb::GraphProto) -> Result<()> {
     for node in &graph.node {
-        let standard = node.domain.is_empty() || node.domain == "ai.onnx";
-        if standard && !ONNX.op_register.0.contains_key(&node.op_type) {
+        if !ONNX.op_register.0.contains_key(&node.op_type) {
             return Err(Error::UnsupportedOperator {
                 node: node.name.clone(),
-                op_type: node.op_type.clone(),
+                op_type: if node.domain.is_empty() || node.domain == "ai.onnx" {
+                    node.op_type.clone()
+                } else {
+                    format!("{}:{}", node.domain, node.op_type)
+                },
             });
+        }
+        for attr in &node.attribute {
+            for g in attr.g.iter().chain(&attr.graphs) {
+                check_operators(g)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Every initializer stored as ONNX external data must name a readable file, long enough
+/// for the bytes it claims.
+fn check_external_data(graph: &pb::GraphProto, path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let external = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_location == Some(pb::tensor_proto::DataLocation::External as i32));
+    for t in external {
+        let entry = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| e.value.as_str());
+        let bad = |file: PathBuf, reason: String| Error::ExternalData {
+            path: path.to_path_buf(),
+            tensor: t.name.clone(),
+            file,
+            reason,
+        };
+        let Some(location) = entry("location") else {
+            return Err(bad(PathBuf::new(), "the model gives no location".into()));
+        };
+        let file = dir.join(location);
+        let len = std::fs::metadata(&file).map_err(|e| bad(file.clone(), e.to_string()))?.len();
+        let number = |key: &str| entry(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let end = number("offset") + number("length");
+        if end > len {
+            return Err(bad(file, format!("it holds {len} bytes, the model reads up to byte {end}")));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the (shape-folded) model and runs tract's type and shape analysis.
+fn analyse(proto: &pb::ModelProto, path: &Path, dir: Option<&str>) -> Result<TypedModel> {
+    let parsed =
+        ONNX.parse(proto, dir).map_err(|e| Error::engine(format!("parsing {}", path.display()), e))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(Error::NotOnnx {
+            path: path.to_path_buf(),
+            reason: format!("nodes read tensors nothing defines: {:?}", parsed.unresolved_inputs),
+        });
+    }
+    parsed.model.into_typed().map_err(|e| Error::engine(format!("analysing {}", path.display()), e))
+}
+
+/// The cut table: each cut's crossing tensors, their bytes by dtype, and the MACs before
+/// and after it.
+fn cut_table(
+    graph: &pb::GraphProto,
+    ordered: &Ordered,
+    crossing: Vec<Vec<String>>,
+    specs: &HashMap<String, TensorSpec>,
+    macs: &[u64],
+) -> Vec<Cut> {
+    let total_macs: u64 = macs.iter().sum();
+    let mut before = 0u64;
+    crossing
+        .into_iter()
+        .enumerate()
+        .map(|(id, names)| {
+            if id > 0 {
+                before += macs[id - 1];
+            }
+            let tensors: Vec<TensorSpec> = names.iter().map(|n| specs[n].clone()).collect();
+            let mut bytes_by_dtype = BTreeMap::new();
+            for t in &tensors {
+                *bytes_by_dtype.entry(t.dtype).or_insert(0) += t.bytes();
+            }
+            Cut {
+                id,
+                after_node: id.checked_sub(1).map(|p| graph.node[ordered.order[p]].name.clone()),
+                bytes: tensors.iter().map(TensorSpec::bytes).sum(),
+                bytes_by_dtype,
+                tensors,
+                macs_before: before,
+                macs_after: total_macs - before,
+            }
+        })
+        .collect()
 }
 
 /// The model inputs (graph inputs that are not initializers) with concrete shapes: given

@@ -79,7 +79,17 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &NamedTensor) -> Result<()> {
         DType::Int16 => write_as!(i16, 2),
         DType::Int32 => write_as!(i32, 4),
         DType::Int64 => write_as!(i64, 8),
-        DType::Bool | DType::Fp16 => {
+        DType::Bool => {
+            let mut writer = npyz::WriteOptions::<bool>::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(&mut w)
+                .begin_nd()
+                .map_err(io)?;
+            writer.extend(tensor.data.iter().map(|b| *b != 0)).map_err(io)?;
+            writer.finish().map_err(io)?;
+        }
+        DType::Fp16 => {
             return Err(Error::Npy {
                 path: path.to_path_buf(),
                 reason: format!("writing {} tensors is not supported", tensor.dtype),

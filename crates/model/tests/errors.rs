@@ -92,4 +92,87 @@ fn malformed_npy_files_are_typed_errors() {
     let p = tmp("roundtrip.npy", b"");
     npy::write_npy(&p, &t).expect("writes");
     assert_eq!(npy::read_npy(&p, "x").expect("reads"), t);
+    let mask = NamedTensor::new("m", DType::Bool, vec![1, 3], vec![1, 0, 1]).expect("tensor");
+    npy::write_npy(&p, &mask).expect("writes bool");
+    assert_eq!(npy::read_npy(&p, "m").expect("reads bool"), mask);
+}
+
+fn tiny_resnet_proto() -> pb::ModelProto {
+    let bytes = std::fs::read(model_path("tiny_resnet")).expect("model");
+    pb::ModelProto::decode(&bytes[..]).expect("decodes")
+}
+
+#[test]
+fn a_too_new_opset_is_refused_with_both_versions() {
+    let mut proto = tiny_resnet_proto();
+    proto.opset_import.iter_mut().for_each(|o| o.version = 99);
+    let p = tmp("opset99.onnx", &proto.encode_to_vec());
+    let err = Model::load(&p, &LoadOptions::default()).expect_err("opset 99");
+    assert!(matches!(err, Error::Opset { version: 99, max: tandem_model::MAX_OPSET, .. }), "{err:?}");
+    assert!(err.to_string().contains("opset99.onnx"), "{err}");
+}
+
+#[test]
+fn missing_external_data_names_the_tensor_and_the_file() {
+    let mut proto = tiny_resnet_proto();
+    let init = &mut proto.graph.as_mut().expect("graph").initializer[0];
+    let name = init.name.clone();
+    init.raw_data.clear();
+    init.float_data.clear();
+    init.data_location = Some(pb::tensor_proto::DataLocation::External as i32);
+    init.external_data =
+        vec![pb::StringStringEntryProto { key: "location".into(), value: "gone.bin".into() }];
+    let p = tmp("external.onnx", &proto.encode_to_vec());
+    let err = Model::load(&p, &LoadOptions::default()).expect_err("missing gone.bin");
+    match &err {
+        Error::ExternalData { tensor, file, .. } => {
+            assert_eq!(tensor, &name);
+            assert!(file.ends_with("gone.bin"), "{file:?}");
+        }
+        other => panic!("expected ExternalData, got {other:?}"),
+    }
+    // A file too short for the bytes the model claims is refused the same way.
+    std::fs::write(p.with_file_name("gone.bin"), [0u8; 8]).expect("write");
+    let init = &mut proto.graph.as_mut().expect("graph").initializer[0];
+    init.external_data.push(pb::StringStringEntryProto { key: "length".into(), value: "4096".into() });
+    let p = tmp("external_short.onnx", &proto.encode_to_vec());
+    let err = Model::load(&p, &LoadOptions::default()).expect_err("short gone.bin");
+    assert!(matches!(err, Error::ExternalData { .. }), "{err:?}");
+}
+
+#[test]
+fn an_operator_of_another_domain_tract_lacks_is_named_with_its_domain() {
+    let mut proto = tiny_resnet_proto();
+    let node = &mut proto.graph.as_mut().expect("graph").node[5];
+    node.domain = "com.example".into();
+    node.op_type = "FusedFrob".into();
+    let name = node.name.clone();
+    let p = tmp("domain.onnx", &proto.encode_to_vec());
+    match Model::load(&p, &LoadOptions::default()).expect_err("unsupported") {
+        Error::UnsupportedOperator { node, op_type } => {
+            assert_eq!(node, name);
+            assert_eq!(op_type, "com.example:FusedFrob");
+        }
+        other => panic!("expected UnsupportedOperator, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_symbolic_sequence_length_needs_a_shape_and_other_shapes_are_typed_errors() {
+    // tiny_text_encoder declares input_ids [batch, sequence]: batch defaults to 1, the
+    // sequence length must be given (by a declared shape or the first request).
+    let err = Model::load(model_path("tiny_text_encoder"), &LoadOptions::default()).expect_err("symbolic");
+    assert!(matches!(err, Error::SymbolicShape { ref tensor, .. } if tensor == "input_ids"), "{err:?}");
+    let exec = Executor::new(Arc::new(
+        Model::load(model_path("tiny_text_encoder"), &LoadOptions { input_shapes: Some(vec![vec![1, 20]]) })
+            .expect("loads for length 20"),
+    ));
+    let twelve = NamedTensor::new("input_ids", DType::Int64, vec![1, 12], vec![0; 8 * 12]).expect("tensor");
+    assert!(
+        matches!(exec.run_full(&[twelve]), Err(Error::Shape { ref tensor, .. }) if tensor == "input_ids")
+    );
+    let floats = NamedTensor::from_f32("input_ids", vec![1, 20], &[0.0; 20]).expect("tensor");
+    assert!(matches!(exec.run_full(&[floats]), Err(Error::DType { .. })));
+    let twenty = NamedTensor::new("input_ids", DType::Int64, vec![1, 20], vec![0; 8 * 20]).expect("tensor");
+    assert_eq!(exec.run_full(&[twenty]).expect("runs")[0].shape, vec![1, 4]);
 }

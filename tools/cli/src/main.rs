@@ -46,7 +46,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the whole model, or the two parts of one cut, on a float32 .npy input.
+    /// Run the whole model, or the two parts of one cut, on .npy input(s) (any numeric dtype).
     Run {
         #[command(flatten)]
         model: ModelArgs,
@@ -158,14 +158,17 @@ fn cuts(args: &ModelArgs, json: bool) -> Result<()> {
     }
     println!("{} ({})", model.path().display(), &model.hash()[..16]);
     println!(
-        "{:>4}  {:>12}  {:>14}  {:>14}  {:<28} tensors",
-        "cut", "bytes", "macs_before", "macs_after", "after node"
+        "{:>4}  {:>12}  {:<11}  {:>14}  {:>14}  {:<28} tensors",
+        "cut", "bytes", "dtype", "macs_before", "macs_after", "after node"
     );
     for c in model.cuts() {
+        // The element types crossing, e.g. `FP32` or `UINT8` (after a QuantizeLinear) or `FP32+BOOL`.
+        let dtypes: Vec<String> = c.bytes_by_dtype.keys().map(|d| d.to_string()).collect();
         println!(
-            "{:>4}  {:>12}  {:>14}  {:>14}  {:<28} {}",
+            "{:>4}  {:>12}  {:<11}  {:>14}  {:>14}  {:<28} {}",
             c.id,
             c.bytes,
+            dtypes.join("+"),
             c.macs_before,
             c.macs_after,
             c.after_node.as_deref().unwrap_or("(input)"),

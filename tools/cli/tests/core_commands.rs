@@ -132,3 +132,61 @@ fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
         assert!(!err.contains("panicked"));
     }
 }
+
+#[test]
+fn cuts_table_shows_each_cut_dtype_and_a_uint8_cut_in_a_qdq_model() {
+    let out = tandem(&["cuts", "models/qdq_cnn.onnx"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().nth(1).is_some_and(|header| header.contains("dtype")), "{text}");
+    assert!(text.lines().any(|l| l.contains(" UINT8 ")), "{text}");
+    assert!(text.lines().any(|l| l.contains(" FP32 ")), "{text}");
+}
+
+#[test]
+fn verify_and_run_handle_shape_subgraphs_and_int64_token_ids() {
+    for (model, input) in [
+        ("models/tiny_vit.onnx", "models/testdata/tiny_vit_in_0.npy"),
+        ("models/tiny_text_encoder.onnx", "models/testdata/tiny_text_encoder_in_0.npy"),
+    ] {
+        let out = tandem(&["verify", model, "--input", input]);
+        assert!(out.status.success(), "{model}: {}", stderr(&out));
+        assert!(stdout(&out).lines().last().is_some_and(|l| l.starts_with("verified ")), "{model}");
+    }
+    let dir = std::env::temp_dir().join(format!("tandem-cli-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let logits = dir.join("logits.npy");
+    let out = tandem(&[
+        "run",
+        "models/tiny_text_encoder.onnx",
+        "--input",
+        "models/testdata/tiny_text_encoder_in_0.npy",
+        "--output",
+        logits.to_str().expect("utf8"),
+        "--cut",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = tandem_model::npy::read_npy(&logits, "logits").expect("npy");
+    let want =
+        tandem_model::npy::read_npy(repo().join("models/testdata/tiny_text_encoder_out_0.npy"), "logits")
+            .expect("reference");
+    assert!(got.max_abs_diff(&want) < 1e-4, "split tract vs onnxruntime");
+}
+
+#[test]
+fn too_new_opset_unsupported_operator_and_symbolic_shapes_give_one_error_line() {
+    for (args, needle) in [
+        (vec!["cuts", "models/testdata/opset99.onnx"], "opset 99"),
+        (vec!["cuts", "models/testdata/unsupported_det.onnx"], "operator `Det`"),
+        (vec!["verify", "models/testdata/unsupported_det.onnx"], "node `/head/Det`"),
+        (vec!["cuts", "models/tiny_text_encoder.onnx"], "`input_ids`"),
+    ] {
+        let out = tandem(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}

@@ -1,0 +1,43 @@
+//! The generated coverage models (models/README.md, "Coverage beyond classic CNNs") offloaded
+//! through the real edge at every cut: shape subgraphs, attention, recurrences, resize to the
+//! input size, quantized graphs, and cuts carrying FP16, INT64, INT32, BOOL, UINT8 and INT8.
+
+mod common;
+
+use common::*;
+use tandem_model::encoding::Encoding;
+
+/// The coverage models whose input shapes are fully declared (the text encoders declare a
+/// symbolic sequence length, which the edge must be given; not covered here).
+const MODELS: &[&str] =
+    &["shufflenet_block", "tiny_vit", "tiny_gru", "tiny_lstm", "lraspp_head", "mixed_dtypes", "qdq_cnn"];
+
+#[tokio::test]
+async fn every_cut_of_every_coverage_model_offloads_exactly() {
+    let edge = start(builder(MODELS)).await;
+    let client = client();
+    for model in MODELS {
+        let local = local(model);
+        let input = vec![tandem_model::npy::read_npy(
+            testdata(&format!("{model}_in_0.npy")),
+            &local.model().inputs()[0].name,
+        )
+        .expect("reference input")];
+        for cut in local.model().cuts() {
+            let crossing = local.run_before(cut.id, &input).expect("before");
+            let want = local.run_after(cut.id, &crossing).expect("after");
+            let reply = infer_binary(
+                &client,
+                &edge,
+                model,
+                &encode_all(&crossing, Encoding::Fp32),
+                &hashed(model),
+                None,
+            )
+            .await;
+            let got = sorted_like(reply.decode().outputs, model);
+            assert_exact(&got, &want, &format!("{model} cut {}", cut.id));
+        }
+    }
+    edge.shutdown().await.expect("clean shutdown");
+}
