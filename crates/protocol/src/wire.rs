@@ -596,7 +596,7 @@ impl Serialize for JsonData<'_> {
 }
 
 #[derive(Serialize)]
-struct TensorOut<'a> {
+pub(crate) struct TensorOut<'a> {
     name: &'a str,
     datatype: &'static str,
     shape: &'a [usize],
@@ -617,7 +617,7 @@ struct ResponseOut<'a> {
 }
 
 /// Writes JSON `tensors`, with the data of those marked binary appended after the JSON.
-fn encode_tensors<'a>(
+pub(crate) fn encode_tensors<'a>(
     tensors: &[(&'a NamedTensor, bool)],
     extra: &Map<String, Value>,
     per_tensor: &[Map<String, Value>],
@@ -645,7 +645,7 @@ fn encode_tensors<'a>(
     (out, binary)
 }
 
-fn join(json: Vec<u8>, binary: &[&[u8]]) -> EncodedBody {
+pub(crate) fn join(json: Vec<u8>, binary: &[&[u8]]) -> EncodedBody {
     if binary.is_empty() {
         return EncodedBody { header_len: None, body: json };
     }
