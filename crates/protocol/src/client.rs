@@ -90,7 +90,8 @@ pub fn encode_request(
         })
         .collect();
     let request = RequestOut { id: options.id.as_deref(), parameters, inputs, outputs };
-    let json = serde_json::to_vec(&request).expect("a request of names, numbers and strings always serializes");
+    let json =
+        serde_json::to_vec(&request).expect("a request of names, numbers and strings always serializes");
     wire::join(json, &binary_parts)
 }
 
@@ -180,7 +181,11 @@ pub fn decode_answer(
 
 /// Checks the answer's outputs against `expected`, and their binary sizes against the
 /// `binary_len` bytes that follow the JSON.
-fn check_outputs(outputs: &[OutputHeader], expected: &[TensorSpec], binary_len: usize) -> Result<(), WireError> {
+fn check_outputs(
+    outputs: &[OutputHeader],
+    expected: &[TensorSpec],
+    binary_len: usize,
+) -> Result<(), WireError> {
     let mut seen = vec![false; expected.len()];
     let mut remaining = binary_len;
     for o in outputs {

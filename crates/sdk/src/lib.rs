@@ -44,5 +44,5 @@ pub use offload::{EdgeEndpoint, TandemClient};
 pub use plain::{PlainClient, PlainOip};
 pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
 pub use report::{Decision, FallbackReason, InferResult, Report};
-pub use transport::Transport;
 pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};
+pub use transport::Transport;

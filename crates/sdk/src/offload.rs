@@ -17,8 +17,8 @@ use crate::netest::TransferSample;
 use crate::planner::EdgeProfile;
 use crate::report::FallbackReason;
 use crate::transport::{
-    encode_crossing, Answer, BoxFuture, Capabilities, EdgeClient, Exchange, OffloadError, Outgoing, ProbeTarget,
-    Transport, VerifyError,
+    encode_crossing, Answer, BoxFuture, Capabilities, EdgeClient, Exchange, OffloadError, Outgoing,
+    ProbeTarget, Transport, VerifyError,
 };
 use crate::{Model, NamedTensor};
 
@@ -74,7 +74,6 @@ impl EdgeEndpoint {
     }
 }
 
-
 /// What a session learns about a Tandem edge's speed and load.
 #[derive(Default)]
 struct Learned {
@@ -118,10 +117,9 @@ impl TandemClient {
 
     async fn verify_hash(&self) -> Result<Option<TransferSample>, VerifyError> {
         match self.served_hash().await.map_err(VerifyError::Failed)? {
-            Some(h) if h != self.model_hash => Err(VerifyError::Mismatch(format!(
-                "a file with hash {}",
-                tandem_model::util::short_hash(&h)
-            ))),
+            Some(h) if h != self.model_hash => {
+                Err(VerifyError::Mismatch(format!("a file with hash {}", tandem_model::util::short_hash(&h))))
+            }
             _ => Ok(None),
         }
     }
@@ -160,8 +158,8 @@ impl TandemClient {
             return Err(crate::transport::status_error(received.status, &received.body));
         }
         let header_len = received.header_len.map_err(OffloadError::malformed)?;
-        let decoded =
-            client::decode_answer(header_len, &received.body, exchange.expected).map_err(OffloadError::malformed)?;
+        let decoded = client::decode_answer(header_len, &received.body, exchange.expected)
+            .map_err(OffloadError::malformed)?;
         Ok(Answer {
             outputs: decoded.outputs,
             compute_ms: decoded.times.compute_ms,

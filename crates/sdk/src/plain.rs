@@ -46,7 +46,7 @@ use crate::encoding::{EncodedTensor, Encoding};
 use crate::energy::transfer_ms;
 use crate::netest::TransferSample;
 use crate::offload::EdgeEndpoint;
-use crate::planner::{EdgeProfile, Plan};
+use crate::planner::EdgeProfile;
 use crate::report::{Decision, FallbackReason};
 use crate::transport::{
     Answer, BoxFuture, Capabilities, EdgeClient, Exchange, OffloadError, Outgoing, ProbeTarget, Transport,
@@ -271,7 +271,11 @@ impl PlainLink {
     /// beats running locally (with a deadline: the best one that meets it, else the fastest).
     /// `None`: run locally.
     #[cfg(test)]
-    pub(crate) fn best_exported(&self, plan: &Plan, deadline_ms: Option<f64>) -> Option<usize> {
+    pub(crate) fn best_exported(
+        &self,
+        plan: &crate::planner::Plan,
+        deadline_ms: Option<f64>,
+    ) -> Option<usize> {
         crate::transport::best_offloadable(plan, |c| self.serves(c), deadline_ms)
     }
 
@@ -279,7 +283,11 @@ impl PlainLink {
     /// plan expected of the server: the answer reports it as the server's time (what the
     /// network estimator takes out of the round trip), while the time attributed to the
     /// server from `link` (round trip minus the link model) feeds the per-cut average.
-    pub(crate) async fn infer(&self, client: &EdgeClient, exchange: Exchange<'_>) -> Result<Answer, OffloadError> {
+    pub(crate) async fn infer(
+        &self,
+        client: &EdgeClient,
+        exchange: Exchange<'_>,
+    ) -> Result<Answer, OffloadError> {
         let cut = exchange.cut;
         let Some(served) = self.served_name(cut) else {
             return Err(OffloadError::new(
@@ -300,8 +308,8 @@ impl PlainLink {
             return Err(e);
         }
         let header_len = received.header_len.map_err(OffloadError::malformed)?;
-        let decoded =
-            client::decode_answer(header_len, &received.body, exchange.expected).map_err(OffloadError::malformed)?;
+        let decoded = client::decode_answer(header_len, &received.body, exchange.expected)
+            .map_err(OffloadError::malformed)?;
         let link = exchange.link;
         let attributed_ms =
             (first_byte_ms - link.rtt_ms - transfer_ms(bytes_up, link.uplink_mbps)).clamp(0.0, first_byte_ms);
@@ -374,7 +382,10 @@ impl PlainClient {
         model: &Model,
         connect_timeout: Duration,
     ) -> Result<Self, String> {
-        Ok(PlainClient { client: EdgeClient::new(endpoint, model, connect_timeout)?, link: PlainLink::new(target, model) })
+        Ok(PlainClient {
+            client: EdgeClient::new(endpoint, model, connect_timeout)?,
+            link: PlainLink::new(target, model),
+        })
     }
 
     async fn verify_ready(&self) -> Result<Option<TransferSample>, VerifyError> {
@@ -439,7 +450,11 @@ impl Transport for PlainClient {
         let decisions = if encoding == Encoding::Fp32 {
             vec![]
         } else {
-            vec![Decision::EncodingChanged { planned: encoding, sent: Encoding::Fp32, reason: FP32_ONLY.into() }]
+            vec![Decision::EncodingChanged {
+                planned: encoding,
+                sent: Encoding::Fp32,
+                reason: FP32_ONLY.into(),
+            }]
         };
         Outgoing { body, encoding: Encoding::Fp32, decisions }
     }
@@ -464,9 +479,9 @@ use tandem_model::util::short_hash as short;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
     use crate::planner::{CutCost, EdgeCutProfile, EdgeLoad};
     use crate::LoadOptions;
+    use serde_json::{json, Value};
     use tandem_export as export;
 
     fn tiny() -> Model {

@@ -210,8 +210,12 @@ pub trait Transport: Send + Sync {
 /// float32 tensor cannot take it (float16 overflow, a NaN for int8), every tensor travels
 /// as float32 and a decision says why, so an encoding never turns into a failure and the
 /// request has one encoding.
-pub fn encode_crossing(tensors: &[NamedTensor], encoding: Encoding) -> (Vec<EncodedTensor>, Encoding, Vec<Decision>) {
-    let as_is = || tensors.iter().map(|t| EncodedTensor { tensor: t.clone(), encoding: Encoding::Fp32, int8: None });
+pub fn encode_crossing(
+    tensors: &[NamedTensor],
+    encoding: Encoding,
+) -> (Vec<EncodedTensor>, Encoding, Vec<Decision>) {
+    let as_is =
+        || tensors.iter().map(|t| EncodedTensor { tensor: t.clone(), encoding: Encoding::Fp32, int8: None });
     if encoding == Encoding::Fp32 {
         return (as_is().collect(), Encoding::Fp32, vec![]);
     }
@@ -307,12 +311,13 @@ impl EdgeClient {
     /// A client for `endpoint`, for the model at `model` (served under the endpoint's model
     /// name, by default the model file's stem).
     pub fn new(endpoint: &EdgeEndpoint, model: &Model, connect_timeout: Duration) -> Result<Self, String> {
-        let name = match &endpoint.model_name {
-            Some(n) => n.clone(),
-            None => model.path().file_stem().and_then(|s| s.to_str()).map(str::to_string).ok_or_else(|| {
-                format!("{}: cannot name the model after this file", model.path().display())
-            })?,
-        };
+        let name =
+            match &endpoint.model_name {
+                Some(n) => n.clone(),
+                None => model.path().file_stem().and_then(|s| s.to_str()).map(str::to_string).ok_or_else(
+                    || format!("{}: cannot name the model after this file", model.path().display()),
+                )?,
+            };
         let base = endpoint.url.trim().trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base).map_err(|e| format!("edge URL `{base}`: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -383,7 +388,11 @@ impl EdgeClient {
     }
 
     /// POSTs an inference request to `url` (binary with its header length, else JSON).
-    pub(crate) async fn post_infer(&self, url: String, request: EncodedBody) -> Result<Received, OffloadError> {
+    pub(crate) async fn post_infer(
+        &self,
+        url: String,
+        request: EncodedBody,
+    ) -> Result<Received, OffloadError> {
         let mut rb = self.http.post(url);
         rb = match request.header_len {
             Some(len) => rb
@@ -482,7 +491,10 @@ mod tests {
         }
         let small = NamedTensor::from_f32("small", vec![1], &[0.5]).unwrap();
         let (enc, sent, decisions) = encode_crossing(&[small, ints], Encoding::Fp16);
-        assert_eq!((enc[0].encoding, enc[1].encoding, sent), (Encoding::Fp16, Encoding::Fp32, Encoding::Fp16));
+        assert_eq!(
+            (enc[0].encoding, enc[1].encoding, sent),
+            (Encoding::Fp16, Encoding::Fp32, Encoding::Fp16)
+        );
         assert!(decisions.is_empty());
     }
 

@@ -64,7 +64,10 @@ impl Inner {
         });
     }
 
-    pub(super) async fn calibrate(self: Arc<Self>, thermal: ThermalState) -> Result<DeviceProfile, SessionError> {
+    pub(super) async fn calibrate(
+        self: Arc<Self>,
+        thermal: ThermalState,
+    ) -> Result<DeviceProfile, SessionError> {
         self.device_state().calibrating = true;
         let exec = self.exec.clone();
         let store = self.store.clone();

@@ -186,7 +186,8 @@ impl SessionBuilder {
                             .map_err(|reason| SessionError::Config { reason })?,
                     ),
                     None => Arc::new(
-                        TandemClient::new(endpoint, &model, timeout).map_err(|reason| SessionError::Config { reason })?,
+                        TandemClient::new(endpoint, &model, timeout)
+                            .map_err(|reason| SessionError::Config { reason })?,
                     ),
                 };
                 Some(EdgeLink::new(transport))
@@ -271,4 +272,3 @@ fn default_signals() -> Arc<dyn PlatformSignals> {
         Arc::new(crate::platform::FixedSignals::default())
     }
 }
-

@@ -150,4 +150,3 @@ pub enum EdgeStatus {
     /// The edge serves a different model file under this model's name: never offloaded.
     HashMismatch,
 }
-

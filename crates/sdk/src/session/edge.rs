@@ -103,7 +103,6 @@ impl Drop for TrialGuard<'_> {
     }
 }
 
-
 impl Inner {
     /// Records a failed exchange: breaker, estimator, hash state.
     pub(super) fn edge_failed(
@@ -204,7 +203,11 @@ impl Inner {
 
     /// The model check's verdict: `None` while unknown. `with_error`: report the last
     /// check's failure as the verdict.
-    pub(super) fn verdict(&self, edge: &EdgeLink, with_error: bool) -> Option<Result<(), (FallbackReason, String)>> {
+    pub(super) fn verdict(
+        &self,
+        edge: &EdgeLink,
+        with_error: bool,
+    ) -> Option<Result<(), (FallbackReason, String)>> {
         let state = edge.lock();
         match &state.verification {
             Verification::Verified => Some(Ok(())),

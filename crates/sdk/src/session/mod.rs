@@ -255,7 +255,6 @@ async fn join<T>(handle: &mut tokio::task::JoinHandle<Result<T, SessionError>>) 
     }
 }
 
-
 // ------------------------------------------------------------------------------------
 // Inside the session
 
@@ -267,7 +266,6 @@ struct DeviceState {
     /// Whether a local run has rescaled the estimate.
     observed: bool,
 }
-
 
 struct Inner {
     model: Arc<Model>,
@@ -290,7 +288,6 @@ struct Inner {
     probing: AtomicBool,
     last_probe: Mutex<Option<Instant>>,
 }
-
 
 use tandem_model::util::ms_since;
 
@@ -380,7 +377,6 @@ impl Inner {
         }
         Ok(inputs)
     }
-
 }
 
 // The session must be shareable between threads.

@@ -81,7 +81,9 @@ impl Inner {
         let target = self.target(&plan);
         let mut spent = Spent::default();
         let outputs = match trial.filter(|_| plan.offloads()) {
-            Some(guard) => self.offload(&req, &plan, &target, guard, inputs, &mut spent, &mut fallback).await?,
+            Some(guard) => {
+                self.offload(&req, &plan, &target, guard, inputs, &mut spent, &mut fallback).await?
+            }
             None => self.run_local(&target, inputs, &mut spent).await?,
         };
         let outputs = self.select(&target, outputs)?;
@@ -405,7 +407,14 @@ impl Inner {
     }
 
     /// The report of a finished request.
-    fn report(&self, req: Request, plan: Plan, spent: Spent, fallback: Fallback, breaker: BreakerPhase) -> Report {
+    fn report(
+        &self,
+        req: Request,
+        plan: Plan,
+        spent: Spent,
+        fallback: Fallback,
+        breaker: BreakerPhase,
+    ) -> Report {
         let total_ms = ms_since(req.t0);
         let energy_mj = self.energy_mj(&req, &spent);
         let (fallback_reason, fallback_detail) = fallback.map_or((None, None), |(r, d)| (Some(r), Some(d)));

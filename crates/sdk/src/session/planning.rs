@@ -72,7 +72,12 @@ impl Inner {
 
     /// The planner's plan with the edge's capabilities (its usable encodings, its
     /// offloadable cuts); `overrides`: with the request's forced cut and encoding.
-    fn plan_with(&self, req: &Request, edge: Option<&EdgeProfile>, overrides: bool) -> Result<Plan, PlanError> {
+    fn plan_with(
+        &self,
+        req: &Request,
+        edge: Option<&EdgeProfile>,
+        overrides: bool,
+    ) -> Result<Plan, PlanError> {
         let caps = self.capabilities(edge.is_some());
         let policy = match &caps {
             Some(caps) => usable_policy(&req.policy, caps),
@@ -146,7 +151,11 @@ impl Inner {
     }
 
     /// The outputs the caller gets: all model outputs, or the plan's exit.
-    pub(super) fn select(&self, target: &Target, tensors: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, SessionError> {
+    pub(super) fn select(
+        &self,
+        target: &Target,
+        tensors: Vec<NamedTensor>,
+    ) -> Result<Vec<NamedTensor>, SessionError> {
         let Some(name) = &target.exit_output else { return Ok(tensors) };
         let kept: Vec<NamedTensor> = tensors.into_iter().filter(|t| &t.name == name).collect();
         if kept.len() != 1 {
@@ -157,7 +166,6 @@ impl Inner {
         }
         Ok(kept)
     }
-
 }
 
 /// The policy without the encodings the edge cannot take (float32 stays: it always can).
@@ -204,4 +212,3 @@ fn force_cut(plan: &mut Plan, cut: usize, policy: &Policy) {
     plan.deadline_met = policy.deadline_ms.map(|d| entry.latency_ms <= d);
     plan.reason = format!("forced cut {cut} (the planner chose cut {chosen}: {})", plan.reason);
 }
-
