@@ -48,10 +48,11 @@ fn bench(c: &mut Criterion) {
         energy: &energy,
         policy: &policy,
         meta: None,
+        constraints: Default::default(),
     };
     eprintln!("mobilenetv2: {} cuts", cuts.len());
     c.bench_function("plan/mobilenetv2/two_tiers", |b| b.iter(|| plan(black_box(&input)).expect("plans")));
-    let three = PlanInput { cloud: Some(CloudTier { profile: &cloud, link: &backbone }), ..input };
+    let three = PlanInput { cloud: Some(CloudTier { profile: &cloud, link: &backbone }), ..input.clone() };
     c.bench_function("plan/mobilenetv2/three_tiers", |b| b.iter(|| plan(black_box(&three)).expect("plans")));
 
     let (branchy, meta) = model("branchynet_fmnist");
@@ -64,6 +65,7 @@ fn bench(c: &mut Criterion) {
         device: &bdevice,
         edge: Some(&bedge),
         meta: meta.as_ref(),
+        constraints: Default::default(),
         policy: &deadline,
         ..input
     };

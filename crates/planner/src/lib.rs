@@ -15,6 +15,7 @@
 //!
 //! The last cut is local-only (no radio); cut 0 sends the raw input (edge-only).
 
+pub mod constraints;
 pub mod devprofile;
 pub mod energy;
 pub mod netest;
@@ -25,6 +26,7 @@ use tandem_model::encoding::Encoding;
 use tandem_model::meta::ModelMeta;
 use tandem_model::{Cut, DType};
 
+pub use constraints::{Adjustment, Constraints, UnusableEncoding};
 pub use devprofile::{DeviceProfile, ProfileStore};
 pub use energy::{EnergyBreakdown, EnergyModel};
 pub use netest::{LinkEstimate, NetworkEstimator, TransferSample};
@@ -229,7 +231,7 @@ pub struct CloudTier<'a> {
 }
 
 /// Everything a decision depends on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PlanInput<'a> {
     /// The model's cut table.
     pub cuts: &'a [Cut],
@@ -249,6 +251,9 @@ pub struct PlanInput<'a> {
     pub policy: &'a Policy,
     /// The model's exits and encoding costs.
     pub meta: Option<&'a ModelMeta>,
+    /// What the caller or the edge imposes beyond the policy (forced cuts, the cuts and
+    /// encodings the edge can take); `Default::default()`: nothing.
+    pub constraints: Constraints,
 }
 
 /// Where the work runs.
@@ -340,6 +345,10 @@ pub struct Plan {
     pub deadline_met: Option<bool>,
     /// Per-cut costs for the chosen exit (two tiers).
     pub table: Vec<CutCost>,
+    /// How the plan departs from the planner's own choice because of the constraints, and
+    /// the constraints it could not honour (also summed up at the end of `reason`).
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
 }
 
 impl Plan {
@@ -425,6 +434,12 @@ pub enum PlanError {
         /// What is wrong.
         reason: String,
     },
+    /// The constraints are inconsistent with the model (a forced cut beyond the last).
+    #[error("invalid constraints: {reason}")]
+    BadConstraints {
+        /// What is wrong.
+        reason: String,
+    },
     /// An exit's output is not produced at any cut.
     #[error("exit `{name}`: output `{output}` is not a tensor of this model")]
     UnknownExit {
@@ -466,6 +481,53 @@ struct Candidate {
     accuracy: Option<f64>,
     p: Prediction,
     score: f64,
+    /// Whether anything leaves the phone.
+    offloads: bool,
+    /// Whether the edge can take it: an offloadable cut and a usable encoding.
+    fits: bool,
+}
+
+/// Lower score, then fewer bytes sent, then the earlier cut: a total order, so the choice is
+/// deterministic and lowering bandwidth never picks a larger upload.
+fn better(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    a.score
+        .total_cmp(&b.score)
+        .then(a.p.bytes_up.cmp(&b.p.bytes_up))
+        .then(a.cut.cmp(&b.cut))
+        .then(a.cloud_cut.cmp(&b.cloud_cut))
+        .then(a.encoding.bytes_per_element().cmp(&b.encoding.bytes_per_element()).reverse())
+}
+
+/// The best candidate that `keep` admits, and whether it meets the deadline (`None` without
+/// one): with a deadline, the most accurate that meets it, else the fastest.
+fn choose(
+    candidates: &[Candidate],
+    deadline_ms: Option<f64>,
+    keep: impl Fn(&Candidate) -> bool,
+) -> Option<(Candidate, Option<bool>)> {
+    let valid = |c: &&Candidate| {
+        keep(c) && c.score.is_finite() && c.p.total_ms.is_finite() && c.p.energy_mj.is_finite()
+    };
+    match deadline_ms {
+        Some(deadline) => {
+            let feasible = candidates.iter().filter(valid).filter(|c| c.p.total_ms <= deadline);
+            let most_accurate = feasible.max_by(|a, b| {
+                a.accuracy
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.accuracy.unwrap_or(0.0))
+                    .then_with(|| better(a, b).reverse())
+            });
+            match most_accurate {
+                Some(c) => Some((*c, Some(true))),
+                None => candidates
+                    .iter()
+                    .filter(valid)
+                    .min_by(|a, b| a.p.total_ms.total_cmp(&b.p.total_ms).then_with(|| better(a, b)))
+                    .map(|c| (*c, Some(false))),
+            }
+        }
+        None => candidates.iter().filter(valid).min_by(|a, b| better(a, b)).map(|c| (*c, None)),
+    }
 }
 
 fn check_time(profile: &'static str, cut: usize, value: Option<f64>) -> Result<f64, PlanError> {
@@ -597,6 +659,23 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             reason: format!("min_cut {first_cut} is beyond the last cut {last}"),
         });
     }
+    let constraints = &input.constraints;
+    for (what, cut) in
+        [("forced_cut", constraints.forced_cut), ("forced_cloud_cut", constraints.forced_cloud_cut)]
+    {
+        if let Some(c) = cut.filter(|c| *c > last) {
+            return Err(PlanError::BadConstraints {
+                reason: format!("{what} {c} is beyond the last cut {last}"),
+            });
+        }
+    }
+    if let (Some(c1), Some(c2)) = (constraints.forced_cut, constraints.forced_cloud_cut) {
+        if c2 < c1 {
+            return Err(PlanError::BadConstraints {
+                reason: format!("forced_cloud_cut {c2} is before forced_cut {c1}"),
+            });
+        }
+    }
     let edge_after_ms = match input.edge {
         Some(e) => server_times("edge", e, cuts, hash)?,
         None => vec![],
@@ -693,7 +772,13 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             drop.filter(|d| *d <= policy.max_accuracy_drop).map(|d| (e, d))
         })
         .collect();
-    let encodings = if encodings.is_empty() { vec![(Encoding::Fp32, 0.0)] } else { encodings };
+    let mut encodings = if encodings.is_empty() { vec![(Encoding::Fp32, 0.0)] } else { encodings };
+    // float32 needs no decoder: the fallback when every allowed encoding is unusable
+    if encodings.iter().all(|(e, _)| constraints.unusable(*e).is_some())
+        && constraints.unusable(Encoding::Fp32).is_none()
+    {
+        encodings.insert(0, (Encoding::Fp32, 0.0));
+    }
 
     // --- score ------------------------------------------------------------------------
     let energy = input.energy;
@@ -761,6 +846,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             accuracy: exit.accuracy,
             p,
             score: score_of(&p),
+            offloads: false,
+            fits: true,
         });
         if blocked.is_some() {
             continue;
@@ -783,6 +870,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
                     accuracy: exit.accuracy.map(|a| (a - drop).max(0.0)),
                     p,
                     score: score_of(&p),
+                    offloads: true,
+                    fits: constraints.offloadable(c) && constraints.unusable(encoding).is_none(),
                 });
             }
         }
@@ -820,6 +909,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
                             accuracy: exit.accuracy.map(|a| (a - drop).max(0.0)),
                             p,
                             score: score_of(&p),
+                            offloads: true,
+                            fits: constraints.offloadable(c1) && constraints.unusable(encoding).is_none(),
                         });
                     }
                 }
@@ -828,52 +919,82 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     }
 
     // --- choose -----------------------------------------------------------------------
-    // Lower score, then fewer bytes sent, then the earlier cut: a total order, so the
-    // choice is deterministic and lowering bandwidth never picks a larger upload.
-    let better = |a: &Candidate, b: &Candidate| {
-        a.score
-            .total_cmp(&b.score)
-            .then(a.p.bytes_up.cmp(&b.p.bytes_up))
-            .then(a.cut.cmp(&b.cut))
-            .then(a.cloud_cut.cmp(&b.cloud_cut))
-            .then(a.encoding.bytes_per_element().cmp(&b.encoding.bytes_per_element()).reverse())
+    let deadline = policy.deadline_ms;
+    let (free, _) = choose(&candidates, deadline, |_| true).expect("the local plan is always valid");
+    let (own, own_deadline_met) =
+        choose(&candidates, deadline, |c| c.fits).expect("the local plan always fits");
+    let mut adjustments = vec![];
+    let needs_edge = |cut: usize| exits.iter().all(|e| cut < e.ready_cut);
+    let forced_cut = match constraints.forced_cut {
+        Some(f) if f < first_cut => {
+            adjustments.push(Adjustment::PrivacyFloor { cut: f, min_cut: first_cut });
+            None
+        }
+        Some(f) if needs_edge(f) && !constraints.offloadable(f) => {
+            adjustments.push(Adjustment::CutNotOffloadable { cut: f, forced: true });
+            None
+        }
+        Some(f) if needs_edge(f) && blocked.is_some() => {
+            let reason = blocked.clone().unwrap_or_default();
+            adjustments.push(Adjustment::ForcedCutRefused { cut: f, cloud: false, reason });
+            None
+        }
+        f => f,
     };
-    let valid = |c: &&Candidate| c.score.is_finite() && c.p.total_ms.is_finite() && c.p.energy_mj.is_finite();
-    let (chosen, deadline_met) = match policy.deadline_ms {
-        Some(deadline) => {
-            let feasible = candidates.iter().filter(valid).filter(|c| c.p.total_ms <= deadline);
-            let most_accurate = feasible.max_by(|a, b| {
-                a.accuracy
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.accuracy.unwrap_or(0.0))
-                    .then_with(|| better(a, b).reverse())
-            });
-            match most_accurate {
-                Some(c) => (*c, Some(true)),
-                None => {
-                    let fastest = candidates
-                        .iter()
-                        .filter(valid)
-                        .min_by(|a, b| a.p.total_ms.total_cmp(&b.p.total_ms).then_with(|| better(a, b)))
-                        .expect("the local plan is always valid");
-                    (*fastest, Some(false))
+    let forced_cloud_cut = match constraints.forced_cloud_cut {
+        Some(c2) if cloud.is_none() || blocked.is_some() => {
+            let reason = blocked.clone().unwrap_or_else(|| "no cloud tier".into());
+            adjustments.push(Adjustment::ForcedCutRefused { cut: c2, cloud: true, reason });
+            None
+        }
+        c2 => c2,
+    };
+    let mut forced = false;
+    let (chosen, deadline_met) = if forced_cut.is_none() && forced_cloud_cut.is_none() {
+        (own, own_deadline_met)
+    } else {
+        let matches = |c: &Candidate| {
+            c.fits
+                && forced_cut.is_none_or(|f| if c.offloads { c.cut == f } else { f >= c.cut })
+                && forced_cloud_cut.is_none_or(|c2| c.cloud_cut == Some(c2))
+        };
+        match choose(&candidates, deadline, matches) {
+            Some(x) => {
+                forced = true;
+                if let Some(cut) = forced_cut {
+                    adjustments.push(Adjustment::ForcedCut { cut, planner_choice: own.cut });
                 }
+                if let Some(cloud_cut) = forced_cloud_cut {
+                    let planner_choice = own.cloud_cut.filter(|_| own.offloads);
+                    adjustments.push(Adjustment::ForcedCloudCut { cloud_cut, planner_choice });
+                }
+                x
+            }
+            None => {
+                let (cut, cloud) = match forced_cut {
+                    Some(f) => (f, false),
+                    None => (forced_cloud_cut.unwrap_or_default(), true),
+                };
+                let reason = "no usable option there (encodings, cloud link)".to_string();
+                adjustments.push(Adjustment::ForcedCutRefused { cut, cloud, reason });
+                (own, own_deadline_met)
             }
         }
-        None => (
-            *candidates
-                .iter()
-                .filter(valid)
-                .min_by(|a, b| better(a, b))
-                .expect("the local plan is always valid"),
-            None,
-        ),
     };
+    if !forced && free.offloads && !free.fits {
+        if !constraints.offloadable(free.cut) {
+            adjustments.push(Adjustment::CutNotOffloadable { cut: free.cut, forced: false });
+        }
+        if let Some(reason) = constraints.unusable(free.encoding) {
+            adjustments
+                .push(Adjustment::EncodingUnusable { encoding: free.encoding, reason: reason.to_string() });
+        }
+    }
 
     // --- explain ------------------------------------------------------------------------
     let exit = &exits[chosen.exit];
     let mut best_at: Vec<Option<&Candidate>> = vec![None; exit.ready_cut + 1];
-    for x in candidates[..two_tier_count].iter().filter(|x| x.exit == chosen.exit) {
+    for x in candidates[..two_tier_count].iter().filter(|x| x.exit == chosen.exit && x.fits) {
         let slot = &mut best_at[x.cut];
         if slot.is_none_or(|b| better(x, b).is_lt()) {
             *slot = Some(x);
@@ -932,7 +1053,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         .expect("every exit has a local candidate");
     let edge_only = candidates[..two_tier_count]
         .iter()
-        .filter(|c| c.exit == chosen.exit && c.cut == 0)
+        .filter(|c| c.exit == chosen.exit && c.cut == 0 && c.fits)
         .min_by(|a, b| better(a, b));
     let offloads = chosen.cut < exit.ready_cut;
     let tiers = match (offloads, chosen.cloud_cut) {
@@ -941,6 +1062,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         (true, Some(_)) => vec![Tier::Device, Tier::Edge, Tier::Cloud],
     };
     let what = match policy.objective {
+        _ if forced => "forced by the caller",
         Objective::Latency => "minimum latency",
         Objective::Energy => "minimum phone energy",
         Objective::Balanced => "best balance of latency and energy",
@@ -990,6 +1112,9 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             reason.push_str(&format!("; no option meets the {deadline} ms deadline: the fastest is taken"));
         }
     }
+    for a in &adjustments {
+        reason.push_str(&format!("; {a}"));
+    }
 
     Ok(Plan {
         cut: chosen.cut,
@@ -1002,5 +1127,6 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         reason,
         deadline_met,
         table,
+        adjustments,
     })
 }

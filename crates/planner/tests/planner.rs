@@ -10,6 +10,7 @@ use tandem_model::encoding::Encoding;
 use tandem_model::{Cut, DType, LoadOptions, Model, ModelMeta, TensorSpec};
 use tandem_planner::energy::{EnergyModel, TailCharge};
 use tandem_planner::{self as planner, balanced_weights, CloudTier, EdgeCutProfile, EdgeLoad, Tier};
+use tandem_planner::{Adjustment, Constraints, UnusableEncoding};
 use tandem_planner::{
     CellularGen, DeviceProfile, EdgeProfile, LinkEstimate, NetworkKind, Objective, PlanError, PlanInput,
     PlatformState, Policy, ThermalState,
@@ -104,6 +105,7 @@ impl Case {
             energy: &self.energy,
             policy: &self.policy,
             meta: None,
+            constraints: Default::default(),
         }
     }
     fn plan(&self) -> planner::Plan {
@@ -492,6 +494,7 @@ fn branchynet_deadlines_pick_the_most_accurate_exit_that_fits() {
             energy: &energy,
             policy: &policy,
             meta: Some(&meta),
+            constraints: Default::default(),
         })
         .expect("plans")
     };
@@ -536,6 +539,7 @@ fn branchynet_uses_int8_when_its_accuracy_cost_is_tolerated() {
             energy: &energy,
             policy,
             meta: Some(&meta),
+            constraints: Default::default(),
         })
         .expect("plans")
     };
@@ -578,6 +582,7 @@ fn mobilenetv2_plans_follow_the_papers_shape() {
             energy: &energy,
             policy: &policy,
             meta: None,
+            constraints: Default::default(),
         })
         .expect("plans");
         bytes_up.push(plan.predicted.bytes_up);
@@ -585,4 +590,201 @@ fn mobilenetv2_plans_follow_the_papers_shape() {
     assert_eq!(bytes_up[0], 0, "CAT1-class uplink: local");
     assert!(bytes_up.windows(2).all(|w| w[0] <= w[1]), "faster links send at least as much: {bytes_up:?}");
     assert!(*bytes_up.last().expect("4") > 0, "Wi-Fi offloads");
+}
+
+// --- constraints ----------------------------------------------------------------------------
+
+fn plan_constrained(case: &Case, constraints: Constraints) -> Result<planner::Plan, PlanError> {
+    planner::plan(&PlanInput { constraints, ..case.input() })
+}
+
+fn forced(cut: usize) -> Constraints {
+    Constraints { forced_cut: Some(cut), ..Default::default() }
+}
+
+#[test]
+fn a_forced_cut_is_honoured_with_its_own_costs_and_reported() {
+    let case = simple();
+    let own = case.plan();
+    assert_eq!(own.cut, 1);
+    assert!(own.adjustments.is_empty(), "{:?}", own.adjustments);
+
+    let plan = plan_constrained(&case, forced(0)).expect("plans");
+    assert_eq!((plan.cut, plan.tiers.clone()), (0, vec![Tier::Device, Tier::Edge]), "{plan:#?}");
+    assert_eq!(plan.adjustments, vec![Adjustment::ForcedCut { cut: 0, planner_choice: 1 }]);
+    assert_eq!(plan.predicted.bytes_up, 600_000);
+    assert_eq!(plan.predicted.total_ms, plan.table[0].latency_ms, "the planner's own cost for cut 0");
+    assert!(plan.predicted.total_ms > own.predicted.total_ms);
+    assert!(plan.reason.contains("forced by the caller"), "{}", plan.reason);
+    assert!(plan.reason.contains("forced cut 0 (the planner chose cut 1)"), "{}", plan.reason);
+
+    let local = plan_constrained(&case, forced(2)).expect("plans");
+    assert_eq!((local.cut, local.tiers.clone()), (2, vec![Tier::Device]));
+    assert_eq!(local.predicted.total_ms, 400.0);
+    assert_eq!(local.adjustments, vec![Adjustment::ForcedCut { cut: 2, planner_choice: 1 }]);
+
+    // a deadline the forced cut misses is flagged, not dodged
+    let mut tight = simple();
+    tight.policy.deadline_ms = Some(150.0);
+    let plan = plan_constrained(&tight, forced(2)).expect("plans");
+    assert_eq!((plan.cut, plan.deadline_met), (2, Some(false)));
+
+    assert!(matches!(plan_constrained(&case, forced(3)), Err(PlanError::BadConstraints { .. })));
+    let backwards = Constraints { forced_cut: Some(2), forced_cloud_cut: Some(1), ..Default::default() };
+    assert!(matches!(plan_constrained(&case, backwards), Err(PlanError::BadConstraints { .. })));
+}
+
+#[test]
+fn a_forced_cut_below_the_privacy_floor_is_refused_and_reported() {
+    let mut case = simple();
+    case.link = LinkEstimate::fixed(1000.0, 1000.0, 1.0);
+    case.policy.keep_raw_input_on_device = true;
+    let plan = plan_constrained(&case, forced(0)).expect("plans");
+    assert!(plan.cut >= 1, "the raw input never leaves: {plan:#?}");
+    assert_eq!(plan.adjustments, vec![Adjustment::PrivacyFloor { cut: 0, min_cut: 1 }]);
+    assert!(plan.reason.contains("below the privacy floor (cut 1)"), "{}", plan.reason);
+    assert_eq!(plan.cut, case.plan().cut, "the planner's own choice within the floor");
+}
+
+#[test]
+fn a_forced_cut_that_needs_a_blocked_edge_runs_locally_and_says_why() {
+    let mut case = simple();
+    case.platform.network = NetworkKind::None;
+    let plan = plan_constrained(&case, forced(0)).expect("plans");
+    assert_eq!(plan.tiers, vec![Tier::Device]);
+    assert_eq!(
+        plan.adjustments,
+        vec![Adjustment::ForcedCutRefused { cut: 0, cloud: false, reason: "offline".into() }]
+    );
+    let cloud = Constraints { forced_cloud_cut: Some(1), ..Default::default() };
+    let plan = plan_constrained(&simple(), cloud).expect("plans");
+    assert!(matches!(&plan.adjustments[..], [Adjustment::ForcedCutRefused { cut: 1, cloud: true, .. }]));
+}
+
+#[test]
+fn only_offloadable_cuts_are_offloaded() {
+    let mut case = simple();
+    case.link = LinkEstimate::fixed(1000.0, 1000.0, 1.0);
+    assert_eq!(case.plan().cut, 0, "raw input is best on a very fast link");
+
+    let only_1 = Constraints { offloadable_cuts: Some(vec![1]), ..Default::default() };
+    let plan = plan_constrained(&case, only_1.clone()).expect("plans");
+    assert_eq!((plan.cut, plan.tiers.clone()), (1, vec![Tier::Device, Tier::Edge]));
+    assert_eq!(plan.adjustments, vec![Adjustment::CutNotOffloadable { cut: 0, forced: false }]);
+    assert!(!plan.table[0].allowed && plan.table[1].allowed && plan.table[2].allowed);
+    assert!(
+        plan.reason.contains("the planner preferred cut 0, which the edge does not serve"),
+        "{}",
+        plan.reason
+    );
+
+    let none = Constraints { offloadable_cuts: Some(vec![]), ..Default::default() };
+    let plan = plan_constrained(&case, none).expect("plans");
+    assert_eq!((plan.cut, plan.tiers.clone()), (2, vec![Tier::Device]));
+    assert_eq!(plan.adjustments, vec![Adjustment::CutNotOffloadable { cut: 0, forced: false }]);
+
+    let forced_0 = Constraints { forced_cut: Some(0), ..only_1 };
+    let plan = plan_constrained(&case, forced_0).expect("plans");
+    assert_eq!(plan.cut, 1);
+    assert_eq!(plan.adjustments, vec![Adjustment::CutNotOffloadable { cut: 0, forced: true }]);
+}
+
+#[test]
+fn an_unusable_encoding_is_never_chosen_and_is_reported() {
+    let (model, meta) = branchynet();
+    let cuts = model.cuts();
+    let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 300.0, ThermalState::Nominal);
+    let edge = EdgeProfile::scaled_from(&dev, cuts, 20.0);
+    let link = LinkEstimate::fixed(0.5, 2.0, 20.0);
+    let platform = wifi();
+    let energy = EnergyModel::default();
+    let policy = Policy::latency();
+    let plan_with = |constraints: Constraints| {
+        planner::plan(&PlanInput {
+            cuts,
+            device: &dev,
+            edge: Some(&edge),
+            cloud: None,
+            link: &link,
+            platform: &platform,
+            energy: &energy,
+            policy: &policy,
+            meta: Some(&meta),
+            constraints,
+        })
+        .expect("plans")
+    };
+    assert_eq!(plan_with(Constraints::none()).encoding, Encoding::Int8);
+    let plain = Constraints::none()
+        .without_encoding(Encoding::Int8, "a plain OIP edge takes float32 only")
+        .without_encoding(Encoding::Fp16, "a plain OIP edge takes float32 only");
+    let plan = plan_with(plain.clone());
+    assert!(plan.offloads(), "{plan:#?}");
+    assert_eq!(plan.encoding, Encoding::Fp32);
+    assert!(plan.table.iter().all(|r| r.encoding == Encoding::Fp32), "{:?}", plan.table);
+    assert_eq!(
+        plan.adjustments,
+        vec![Adjustment::EncodingUnusable {
+            encoding: Encoding::Int8,
+            reason: "a plain OIP edge takes float32 only".into()
+        }]
+    );
+    // adjustments travel as JSON with a kind tag
+    let json = serde_json::to_value(&plan.adjustments).expect("serializes");
+    assert_eq!(json[0]["kind"], "encoding_unusable", "{json}");
+    let back: Vec<Adjustment> = serde_json::from_value(json).expect("parses");
+    assert_eq!(back, plan.adjustments);
+    // every encoding unusable but float32: float32 is used even if the policy lists none
+    let int8_only = Policy { encodings: vec![Encoding::Int8], max_accuracy_drop: 1.0, ..Policy::latency() };
+    let plan = planner::plan(&PlanInput {
+        cuts,
+        device: &dev,
+        edge: Some(&edge),
+        cloud: None,
+        link: &link,
+        platform: &platform,
+        energy: &energy,
+        policy: &int8_only,
+        meta: Some(&meta),
+        constraints: plain,
+    })
+    .expect("plans");
+    assert!(plan.offloads() && plan.encoding == Encoding::Fp32, "{plan:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn constraints_are_never_broken(
+        case in arb_case(),
+        offloadable in prop::collection::vec(0usize..40, 0..6),
+        forced_cut in prop::option::of(0usize..40),
+    ) {
+        let last = case.cuts.len() - 1;
+        let constraints = Constraints {
+            forced_cut: forced_cut.map(|c| c.min(last)),
+            offloadable_cuts: Some(offloadable.clone()),
+            unusable_encodings: vec![UnusableEncoding { encoding: Encoding::Int8, reason: "test".into() }],
+            ..Default::default()
+        };
+        let plan = plan_constrained(&case, constraints).expect("plans");
+        if plan.offloads() {
+            prop_assert!(offloadable.contains(&plan.cut), "{:?}", plan);
+            prop_assert_ne!(plan.encoding, Encoding::Int8);
+        }
+        if let Some(f) = forced_cut.map(|c| c.min(last)) {
+            let honoured = plan.adjustments.iter().any(|a| matches!(a, Adjustment::ForcedCut { .. }));
+            let refused = plan.adjustments.iter().any(|a| matches!(
+                a,
+                Adjustment::CutNotOffloadable { forced: true, .. }
+                    | Adjustment::ForcedCutRefused { .. }
+                    | Adjustment::PrivacyFloor { .. }
+            ));
+            prop_assert!(honoured != refused, "{:?}", plan.adjustments);
+            if honoured {
+                prop_assert_eq!(plan.cut, f);
+            }
+        }
+    }
 }

@@ -266,19 +266,6 @@ impl PlainLink {
         base
     }
 
-    /// The exported cut to offload at instead of the planner's `plan.cut` (which the server
-    /// does not serve): the best-scoring allowed exported cut of the plan's table, if it
-    /// beats running locally (with a deadline: the best one that meets it, else the fastest).
-    /// `None`: run locally.
-    #[cfg(test)]
-    pub(crate) fn best_exported(
-        &self,
-        plan: &crate::planner::Plan,
-        deadline_ms: Option<f64>,
-    ) -> Option<usize> {
-        crate::transport::best_offloadable(plan, |c| self.serves(c), deadline_ms)
-    }
-
     /// Sends one request at `cut` and decodes the answer. `predicted_edge_ms` is what the
     /// plan expected of the server: the answer reports it as the server's time (what the
     /// network estimator takes out of the round trip), while the time attributed to the
@@ -479,7 +466,7 @@ use tandem_model::util::short_hash as short;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::planner::{CutCost, EdgeCutProfile, EdgeLoad};
+    use crate::planner::{EdgeCutProfile, EdgeLoad};
     use crate::LoadOptions;
     use serde_json::{json, Value};
     use tandem_export as export;
@@ -578,60 +565,58 @@ mod tests {
         );
     }
 
-    fn row(cut: usize, latency_ms: f64, score: f64) -> CutCost {
-        CutCost {
-            cut,
-            encoding: crate::encoding::Encoding::Fp32,
-            bytes_up: 0,
-            phone_ms: 0.0,
-            upload_ms: 0.0,
-            edge_ms: 0.0,
-            download_ms: 0.0,
-            latency_ms,
-            energy_mj: 0.0,
-            score,
-            allowed: true,
-        }
-    }
-
     #[test]
     fn plans_are_restricted_to_exported_cuts() {
+        use crate::planner::{Adjustment, Constraints, PlanInput};
         let model = tiny();
-        let last = model.last_cut();
+        let n = model.cuts().len();
         let link = PlainLink::new(PlainOip::new(manifest_for(&model, &[0, 3])), &model);
-        let mut plan = crate::planner::plan(&crate::planner::PlanInput {
-            cuts: model.cuts(),
-            device: &crate::DeviceProfile::estimate(
-                model.hash(),
-                "t",
-                model.cuts(),
-                10.0,
-                crate::ThermalState::Unknown,
-            ),
-            edge: None,
-            cloud: None,
-            link: &crate::netest::LinkEstimate::prior(crate::NetworkKind::Wifi),
-            platform: &crate::PlatformState::default(),
-            energy: &crate::EnergyModel::default(),
-            policy: &crate::Policy::default(),
-            meta: None,
-        })
-        .expect("plans");
-        plan.table = (0..=last).map(|c| row(c, 50.0 - c as f64, 10.0 + c as f64)).collect();
-        plan.table[1].score = 1.0; // the best, but not exported
-        plan.table[3].score = 2.0;
-        assert_eq!(link.best_exported(&plan, None), Some(3));
-        // Local beats every exported cut.
-        plan.table[last].score = 0.5;
-        assert_eq!(link.best_exported(&plan, None), None);
-        // With a deadline, only cuts that meet it (cut 3: 47 ms; local: 50 - last ms).
-        plan.table[last].score = 100.0;
-        assert_eq!(link.best_exported(&plan, Some(48.0)), Some(3));
-        plan.table[3].latency_ms = 60.0;
-        assert_eq!(link.best_exported(&plan, Some(48.0)), None);
+        // A slow phone and a fast server: offloading wins.
+        let device = crate::DeviceProfile::estimate(
+            model.hash(),
+            "t",
+            model.cuts(),
+            1000.0,
+            crate::ThermalState::Unknown,
+        );
+        let edge = link.planning_profile(profile(n, 0.1));
+        let platform = crate::PlatformState {
+            network: crate::NetworkKind::Wifi,
+            network_id: "t".into(),
+            ..Default::default()
+        };
+        let wifi = crate::netest::LinkEstimate::prior(crate::NetworkKind::Wifi);
+        let (energy, policy) = (crate::EnergyModel::default(), crate::Policy::default());
+        let plan_with = |offloadable_cuts: Option<Vec<usize>>| {
+            crate::planner::plan(&PlanInput {
+                cuts: model.cuts(),
+                device: &device,
+                edge: Some(&edge),
+                cloud: None,
+                link: &wifi,
+                platform: &platform,
+                energy: &energy,
+                policy: &policy,
+                meta: None,
+                constraints: Constraints { offloadable_cuts, ..Default::default() },
+            })
+            .expect("plans")
+        };
+        let ready =
+            |link: &PlainLink| link.exported().into_iter().filter(|c| link.serves(*c)).collect::<Vec<_>>();
+        let free = plan_with(None);
+        assert!(free.offloads(), "{}", free.reason);
+        let plan = plan_with(Some(ready(&link)));
+        assert!(plan.offloads() && [0, 3].contains(&plan.cut), "cut {}: {}", plan.cut, plan.reason);
+        if ![0, 3].contains(&free.cut) {
+            let replaced = plan.adjustments.iter().any(
+                |a| matches!(a, Adjustment::CutNotOffloadable { cut, forced: false } if *cut == free.cut),
+            );
+            assert!(replaced, "{:?}", plan.adjustments);
+        }
         // A cut found unready is not used.
-        plan.table[3].latency_ms = 47.0;
         link.learned().ready.insert(3, false);
-        assert_eq!(link.best_exported(&plan, None), Some(0));
+        let plan = plan_with(Some(ready(&link)));
+        assert!(!plan.offloads() || plan.cut == 0, "cut {}: {}", plan.cut, plan.reason);
     }
 }

@@ -327,6 +327,7 @@ mod tests {
                 reason: "test".into(),
                 deadline_met: None,
                 table: vec![],
+                adjustments: vec![],
             },
             after_node: Some("layer2".into()),
             forced_cut: false,

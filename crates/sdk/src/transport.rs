@@ -21,7 +21,8 @@ use tandem_protocol::WireError;
 use crate::encoding::{self, EncodedTensor, Encoding};
 use crate::netest::{LinkEstimate, TransferSample};
 use crate::offload::EdgeEndpoint;
-use crate::planner::{EdgeProfile, Plan};
+use crate::planner::EdgeProfile;
+pub use crate::planner::UnusableEncoding;
 use crate::report::{Decision, FallbackReason};
 use crate::{DType, Model, NamedTensor, TensorSpec};
 
@@ -59,15 +60,6 @@ pub enum VerifyError {
     Mismatch(String),
     /// It could not be asked, or refused.
     Failed(OffloadError),
-}
-
-/// An encoding the server cannot take, and why.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UnusableEncoding {
-    /// The encoding.
-    pub encoding: Encoding,
-    /// Why, for people.
-    pub reason: String,
 }
 
 /// What a server can take now.
@@ -240,29 +232,6 @@ pub fn encode_crossing(
             (as_is().collect(), Encoding::Fp32, vec![decision])
         }
     }
-}
-
-/// The offloadable cut to offload at instead of the planner's `plan.cut` (which the server
-/// does not take): the best-scoring allowed one of the plan's table, if it beats running
-/// locally (with a deadline: the best one that meets it, else the fastest). `None`: run
-/// locally.
-pub(crate) fn best_offloadable(
-    plan: &Plan,
-    offloadable: impl Fn(usize) -> bool,
-    deadline_ms: Option<f64>,
-) -> Option<usize> {
-    let local = plan.table.last()?;
-    let rows = plan.table.iter().filter(|r| r.allowed && r.cut < local.cut && offloadable(r.cut));
-    let candidates: Vec<_> = rows.chain(std::iter::once(local)).filter(|r| r.score.is_finite()).collect();
-    let pick = match deadline_ms {
-        Some(d) => candidates
-            .iter()
-            .filter(|r| r.latency_ms <= d)
-            .min_by(|a, b| a.score.total_cmp(&b.score))
-            .or_else(|| candidates.iter().min_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms))),
-        None => candidates.iter().min_by(|a, b| a.score.total_cmp(&b.score)),
-    }?;
-    (pick.cut != local.cut).then_some(pick.cut)
 }
 
 /// The HTTP client of one session's server.

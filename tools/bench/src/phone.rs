@@ -207,6 +207,7 @@ impl Phone {
                 energy: &self.energy,
                 policy: &policy,
                 meta: pm.meta.as_ref(),
+                constraints: Default::default(),
             };
             let plan = planner::plan(&input)?;
             if objective == "latency" {

@@ -206,6 +206,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
         energy: &energy,
         policy: &policy,
         meta: meta.as_ref(),
+        constraints: Default::default(),
     })?;
 
     if args.json {

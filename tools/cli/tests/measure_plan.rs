@@ -96,6 +96,7 @@ async fn the_edge_profile_endpoint_feeds_the_planner() {
         energy: &energy,
         policy: &policy,
         meta: None,
+        constraints: Default::default(),
     })
     .expect("the edge's own profile is consistent");
     assert!(plan.predicted.total_ms.is_finite());

@@ -172,6 +172,7 @@ impl SessionBuilder {
             energy: &self.energy,
             policy: &self.policy,
             meta: meta.as_ref(),
+            constraints: Default::default(),
         };
         planner::plan(&dry)
             .map_err(|e| SessionError::Config { reason: format!("the policy or metadata: {e}") })?;

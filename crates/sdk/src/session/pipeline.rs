@@ -157,7 +157,7 @@ impl Inner {
                 FallbackReason::BreakerOpen,
                 format!("the edge failed repeatedly; the next trial is in {retry} ms"),
             ));
-            return Ok((self.local_plan(req, &FallbackReason::BreakerOpen.to_string())?, None, phase));
+            return Ok((self.local_plan(req)?, None, phase));
         }
         let mut trial = TrialGuard { inner: self, trial: gate == Gate::Trial, resolved: false };
         if edge.lock().verification != Verification::Verified {
@@ -178,8 +178,8 @@ impl Inner {
                 Err(f) => *fallback = Some(f),
             }
         }
-        if let Some((reason, _)) = fallback {
-            plan = self.local_plan(req, &reason.to_string())?;
+        if fallback.is_some() {
+            plan = self.local_plan(req)?;
         }
         Ok((plan, Some(trial), phase))
     }

@@ -4,9 +4,8 @@
 use super::pipeline::Request;
 use super::{Inner, SessionError};
 use crate::encoding::Encoding;
-use crate::planner::{self, EdgeProfile, Plan, PlanError, PlanInput, Policy, Prediction, Tier};
+use crate::planner::{self, Adjustment, Constraints, EdgeProfile, Plan, PlanError, PlanInput};
 use crate::report::FallbackReason;
-use crate::transport::Capabilities;
 use crate::Error;
 use crate::{NamedTensor, TensorSpec};
 
@@ -31,17 +30,19 @@ impl Inner {
     ) -> Result<Plan, SessionError> {
         match self.plan_with(req, edge, true) {
             Ok(p) => {
-                let caps = self.capabilities(edge.is_some());
-                if let Some(caps) = caps.filter(|c| p.offloads() && !c.offloadable(p.cut)) {
-                    // Only a forced cut gets here: plan_with keeps to the offloadable cuts.
-                    let kind = self.edge.as_ref().map_or("edge", |e| e.transport.kind());
+                let refused = p.adjustments.iter().find_map(|a| match a {
+                    Adjustment::CutNotOffloadable { cut, forced: true } => Some(*cut),
+                    _ => None,
+                });
+                if let Some(cut) = refused {
+                    let (kind, offloadable) = self.edge.as_ref().map_or(("edge", vec![]), |e| {
+                        (e.transport.kind(), e.transport.capabilities().offloadable_cuts.unwrap_or_default())
+                    });
                     let detail = format!(
-                        "cut {} is not served by the {kind}, or not ready there (offloadable: {:?})",
-                        p.cut,
-                        caps.offloadable_cuts.unwrap_or_default()
+                        "cut {cut} is not served by the {kind}, or not ready there (offloadable: {offloadable:?})"
                     );
                     *fallback = Some((FallbackReason::ModelNotServed, detail));
-                    return self.local_plan(req, "the cut is not served by the edge");
+                    return self.local_plan(req);
                 }
                 Ok(p)
             }
@@ -52,37 +53,32 @@ impl Inner {
                 }
                 *fallback =
                     Some((FallbackReason::MalformedResponse, format!("the edge profile is unusable: {e}")));
-                self.local_plan(req, "the edge profile is unusable")
+                self.local_plan(req)
             }
             Err(e) => Err(SessionError::Plan(e)),
         }
     }
 
-    /// A plan without the edge, its reason naming why.
-    pub(super) fn local_plan(&self, req: &Request, why: &str) -> Result<Plan, SessionError> {
-        let mut plan = self.plan_with(req, None, false).map_err(SessionError::Plan)?;
-        plan.reason = plan.reason.replacen("no edge", why, 1);
-        Ok(plan)
+    /// A plan without the edge (the report's fallback reason says why).
+    pub(super) fn local_plan(&self, req: &Request) -> Result<Plan, SessionError> {
+        self.plan_with(req, None, false).map_err(SessionError::Plan)
     }
 
-    /// What the edge can take, when the plan may use it.
-    fn capabilities(&self, with_edge: bool) -> Option<Capabilities> {
-        self.edge.as_ref().filter(|_| with_edge).map(|e| e.transport.capabilities())
-    }
-
-    /// The planner's plan with the edge's capabilities (its usable encodings, its
-    /// offloadable cuts); `overrides`: with the request's forced cut and encoding.
+    /// The planner's plan under what the edge can take (its offloadable cuts and usable
+    /// encodings) and, with `overrides`, the request's forced cut and encoding.
     fn plan_with(
         &self,
         req: &Request,
         edge: Option<&EdgeProfile>,
         overrides: bool,
     ) -> Result<Plan, PlanError> {
-        let caps = self.capabilities(edge.is_some());
-        let policy = match &caps {
-            Some(caps) => usable_policy(&req.policy, caps),
-            None => req.policy.clone(),
-        };
+        let mut constraints = Constraints::none();
+        if let Some(caps) = self.edge.as_ref().filter(|_| edge.is_some()).map(|e| e.transport.capabilities())
+        {
+            constraints.offloadable_cuts = caps.offloadable_cuts;
+            constraints.unusable_encodings = caps.unusable_encodings;
+        }
+        constraints.forced_cut = req.options.cut.filter(|_| overrides);
         let input = PlanInput {
             cuts: self.model.cuts(),
             device: &req.device,
@@ -91,37 +87,13 @@ impl Inner {
             link: &req.link,
             platform: &req.state,
             energy: &self.energy,
-            policy: &policy,
+            policy: &req.policy,
             meta: self.meta.as_ref(),
+            constraints,
         };
         let mut plan = planner::plan(&input)?;
-        let forced_cut = req.options.cut.filter(|_| overrides);
-        if let (Some(caps), None) = (&caps, forced_cut) {
-            if plan.offloads() && !caps.offloadable(plan.cut) {
-                let chosen = plan.cut;
-                match crate::transport::best_offloadable(&plan, |c| caps.offloadable(c), policy.deadline_ms) {
-                    Some(c) => {
-                        force_cut(&mut plan, c, &policy);
-                        plan.reason = format!(
-                            "cut {c}: the best offloadable cut (the planner preferred cut {chosen}, which the edge does not serve)"
-                        );
-                    }
-                    None => {
-                        plan = self.plan_with(req, None, false)?;
-                        plan.reason =
-                            plan.reason.replacen("no edge", "no cut the edge serves beats running here", 1);
-                    }
-                }
-            }
-        }
-        if let Some(cut) = forced_cut {
-            force_cut(&mut plan, cut, &policy);
-            if plan.offloads() && plan.predicted.bytes_down == 0 {
-                plan.predicted.bytes_down = self.target(&plan).expected.iter().map(TensorSpec::bytes).sum();
-            }
-        }
-        if let Some(encoding) = req.options.encoding.filter(|_| overrides && plan.offloads()) {
-            plan.encoding = encoding;
+        if overrides {
+            force_encoding(&mut plan, req.options.encoding);
         }
         Ok(plan)
     }
@@ -168,47 +140,12 @@ impl Inner {
     }
 }
 
-/// The policy without the encodings the edge cannot take (float32 stays: it always can).
-fn usable_policy(policy: &Policy, caps: &Capabilities) -> Policy {
-    let mut policy = policy.clone();
-    policy.encodings.retain(|e| *e == Encoding::Fp32 || caps.unusable(*e).is_none());
-    if policy.encodings.is_empty() {
-        policy.encodings.push(Encoding::Fp32);
+/// The caller's forced encoding of an offloading plan. The one override the session still
+/// applies itself: the planner's `Constraints` have no forced encoding, and a forced encoding
+/// bypasses the policy's accuracy limits (a model without metadata allows float32 only).
+/// The transport still refuses what the edge cannot decode, with a decision in the report.
+fn force_encoding(plan: &mut Plan, encoding: Option<Encoding>) {
+    if let Some(encoding) = encoding.filter(|_| plan.offloads()) {
+        plan.encoding = encoding;
     }
-    policy
-}
-
-/// Overrides the planner's cut with `cut`, using the planner's own costs for it.
-fn force_cut(plan: &mut Plan, cut: usize, policy: &Policy) {
-    if plan.cut == cut {
-        return;
-    }
-    let Some(entry) = plan.table.iter().find(|e| e.cut == cut).cloned() else { return };
-    if !entry.allowed {
-        // Offloading is blocked (offline, no edge, metered): the local plan stands.
-        return;
-    }
-    let ready = plan.table.last().map_or(cut, |e| e.cut);
-    let offloads = cut < ready;
-    let chosen = plan.cut;
-    plan.cut = cut;
-    plan.cloud_cut = None;
-    plan.encoding = if offloads { entry.encoding } else { Encoding::Fp32 };
-    plan.tiers = if offloads { vec![Tier::Device, Tier::Edge] } else { vec![Tier::Device] };
-    plan.predicted = Prediction {
-        phone_ms: entry.phone_ms,
-        upload_ms: entry.upload_ms,
-        rtt_ms: (entry.latency_ms - entry.phone_ms - entry.upload_ms - entry.edge_ms - entry.download_ms)
-            .max(0.0),
-        edge_ms: entry.edge_ms,
-        cloud_ms: 0.0,
-        download_ms: entry.download_ms,
-        total_ms: entry.latency_ms,
-        bytes_up: entry.bytes_up,
-        bytes_down: if offloads { plan.predicted.bytes_down } else { 0 },
-        energy_mj: entry.energy_mj,
-        energy_without_tail_mj: entry.energy_mj,
-    };
-    plan.deadline_met = policy.deadline_ms.map(|d| entry.latency_ms <= d);
-    plan.reason = format!("forced cut {cut} (the planner chose cut {chosen}: {})", plan.reason);
 }
