@@ -143,8 +143,9 @@ pub struct Report {
     /// The session's request counter (for logs; not a user identifier).
     pub request_id: u64,
     /// The plan the request followed: cut, exit, encoding, predicted costs, why it won, and
-    /// the per-cut cost table. For a forced cut ([`crate::InferOptions::cut`]) the planner's
-    /// choice is overridden and the reason says so.
+    /// the per-cut cost table. A forced cut ([`crate::InferOptions::cut`]), the cuts and
+    /// encodings the edge cannot take are the planner's constraints: its `adjustments` list
+    /// how the plan departs from the planner's own choice, and its reason says so.
     pub plan: Plan,
     /// The ONNX node just before the plan's cut (`None` for cut 0).
     pub after_node: Option<String>,
@@ -198,7 +199,7 @@ pub struct Report {
     #[serde(default)]
     pub encoding_sent: Option<Encoding>,
     /// What the session decided beyond the plan, with why (the plan's own departures from
-    /// the planner's choice are in its reason).
+    /// the planner's choice are its `adjustments`).
     #[serde(default)]
     pub decisions: Vec<Decision>,
 }
