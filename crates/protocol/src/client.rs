@@ -372,7 +372,7 @@ mod tests {
             (Some(999), b"{}".to_vec(), "Inference-Header-Content-Length"),
         ];
         for (len, b, want) in cases {
-            let err = decode_answer(len, &b, &expected).err().expect("refused").to_string();
+            let err = decode_answer(len, &b, &expected).expect_err("refused").to_string();
             assert!(err.contains(want), "`{err}` lacks `{want}`");
         }
     }
