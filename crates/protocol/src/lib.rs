@@ -6,6 +6,7 @@
 //! and the model spec the decoder checks against. Pure functions of bytes: fuzzed (`crates/protocol/fuzz`) and property-tested
 //! without a server. `docs/PROTOCOL.md` is the prose version.
 
+pub mod client;
 mod error;
 pub mod manifest;
 pub mod profile;

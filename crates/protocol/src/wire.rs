@@ -595,7 +595,7 @@ impl Serialize for JsonData<'_> {
 }
 
 #[derive(Serialize)]
-struct TensorOut<'a> {
+pub(crate) struct TensorOut<'a> {
     name: &'a str,
     datatype: &'static str,
     shape: &'a [usize],
@@ -616,7 +616,7 @@ struct ResponseOut<'a> {
 }
 
 /// Writes JSON `tensors`, with the data of those marked binary appended after the JSON.
-fn encode_tensors<'a>(
+pub(crate) fn encode_tensors<'a>(
     tensors: &[(&'a NamedTensor, bool)],
     extra: &Map<String, Value>,
     per_tensor: &[Map<String, Value>],
@@ -644,7 +644,7 @@ fn encode_tensors<'a>(
     (out, binary)
 }
 
-fn join(json: Vec<u8>, binary: &[&[u8]]) -> EncodedBody {
+pub(crate) fn join(json: Vec<u8>, binary: &[&[u8]]) -> EncodedBody {
     if binary.is_empty() {
         return EncodedBody { header_len: None, body: json };
     }

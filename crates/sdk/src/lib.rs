@@ -26,6 +26,7 @@ pub mod platform;
 pub mod probe;
 pub mod report;
 pub mod session;
+pub mod transport;
 
 pub use tandem_model::{check, encoding, meta, util};
 pub use tandem_model::{
@@ -39,8 +40,9 @@ pub use tandem_planner::{DeviceProfile, EnergyBreakdown, EnergyModel, ProfileSto
 pub use tandem_planner::{LinkEstimate, NetworkEstimator, TransferSample};
 
 pub use breaker::{BreakerConfig, BreakerPhase, BreakerState};
-pub use offload::EdgeEndpoint;
-pub use plain::PlainOip;
+pub use offload::{EdgeEndpoint, TandemClient};
+pub use plain::{PlainClient, PlainOip};
 pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
-pub use report::{FallbackReason, InferResult, Report};
+pub use report::{Decision, FallbackReason, InferResult, Report};
 pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};
+pub use transport::Transport;

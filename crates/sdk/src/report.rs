@@ -1,8 +1,10 @@
 //! What one request did: the plan, what actually happened, and why it fell back if it did.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::breaker::BreakerPhase;
+use crate::encoding::Encoding;
 use crate::netest::LinkEstimate;
 use crate::planner::Plan;
 use crate::platform::{CellularGen, NetworkKind};
@@ -101,18 +103,49 @@ impl std::fmt::Display for FallbackReason {
     }
 }
 
+/// A choice the session made about a request beyond the plan, with why: nothing is changed
+/// silently. Serialized with a `kind` tag: `{"kind": "encoding_changed", ...}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decision {
+    /// The crossing tensors travelled as `sent`, not in the plan's encoding `planned` (a
+    /// plain OIP server takes float32 only; a tensor could not take the encoding).
+    EncodingChanged {
+        /// The plan's encoding (or the caller's forced one).
+        planned: Encoding,
+        /// The encoding the request carried.
+        sent: Encoding,
+        /// Why, for people (no user data).
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decision::EncodingChanged { planned, sent, reason } => {
+                write!(f, "sent as {sent} instead of {planned}: {reason}")
+            }
+        }
+    }
+}
+
 /// What one request did. Numbers carry their unit in their name; times are wall-clock on
 /// the phone.
 ///
-/// `phone_ms + upload_ms + edge_ms + download_ms` accounts for `total_ms` up to a few ms of
-/// scheduling and planning.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `phone_ms + upload_rtt_ms + edge_queue_ms + edge_compute_ms + download_ms` accounts for
+/// `total_ms` up to a few ms of scheduling and planning.
+///
+/// In JSON, besides every field, `upload_ms` (= `upload_rtt_ms`) and `edge_ms`
+/// (= `edge_queue_ms + edge_compute_ms`) keep the keys older tools and scripts read.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Report {
     /// The session's request counter (for logs; not a user identifier).
     pub request_id: u64,
     /// The plan the request followed: cut, exit, encoding, predicted costs, why it won, and
-    /// the per-cut cost table. For a forced cut ([`crate::InferOptions::cut`]) the planner's
-    /// choice is overridden and the reason says so.
+    /// the per-cut cost table. A forced cut ([`crate::InferOptions::cut`]), the cuts and
+    /// encodings the edge cannot take are the planner's constraints: its `adjustments` list
+    /// how the plan departs from the planner's own choice, and its reason says so.
     pub plan: Plan,
     /// The ONNX node just before the plan's cut (`None` for cut 0).
     pub after_node: Option<String>,
@@ -133,11 +166,14 @@ pub struct Report {
     pub phone_ms: f64,
     /// From sending the request to the first byte of the answer, minus the edge's own time:
     /// the upload and one round trip, ms. For a failed attempt, the time lost on it.
-    pub upload_ms: f64,
-    /// The edge's own time (queue, preparation and compute), as the edge reports it, ms.
-    pub edge_ms: f64,
-    /// Of `edge_ms`, time spent waiting for a compute slot on the edge, ms.
+    pub upload_rtt_ms: f64,
+    /// Time the request waited for a compute slot on the edge, as a Tandem edge reports it,
+    /// ms (0 for a plain OIP server, which does not say).
     pub edge_queue_ms: f64,
+    /// The edge's compute time (with getting the built part when it was not cached), as a
+    /// Tandem edge reports it, ms. For a plain OIP server, which does not say, the session's
+    /// belief: the plan's prediction, bounded by the measured round trip.
+    pub edge_compute_ms: f64,
     /// From the first to the last byte of the answer, ms.
     pub download_ms: f64,
     /// From the call to the result, ms.
@@ -158,9 +194,56 @@ pub struct Report {
     /// The circuit breaker's phase when the request was planned (`half_open` while one trial
     /// request tests a failing edge; the trial is the one that was not `breaker_open`).
     pub breaker: BreakerPhase,
+    /// The encoding the float32 crossing tensors were sent in (`None`: nothing was sent). It
+    /// differs from the plan's only with a [`Decision`] saying why.
+    #[serde(default)]
+    pub encoding_sent: Option<Encoding>,
+    /// What the session decided beyond the plan, with why (the plan's own departures from
+    /// the planner's choice are its `adjustments`).
+    #[serde(default)]
+    pub decisions: Vec<Decision>,
+}
+
+// By hand, to write the older keys `upload_ms` and `edge_ms` beside the fields.
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Report", 29)?;
+        s.serialize_field("request_id", &self.request_id)?;
+        s.serialize_field("plan", &self.plan)?;
+        s.serialize_field("after_node", &self.after_node)?;
+        s.serialize_field("forced_cut", &self.forced_cut)?;
+        s.serialize_field("network", &self.network)?;
+        s.serialize_field("link", &self.link)?;
+        s.serialize_field("offloaded", &self.offloaded)?;
+        s.serialize_field("fallback_reason", &self.fallback_reason)?;
+        s.serialize_field("fallback_detail", &self.fallback_detail)?;
+        s.serialize_field("phone_ms", &self.phone_ms)?;
+        s.serialize_field("upload_rtt_ms", &self.upload_rtt_ms)?;
+        s.serialize_field("edge_queue_ms", &self.edge_queue_ms)?;
+        s.serialize_field("edge_compute_ms", &self.edge_compute_ms)?;
+        s.serialize_field("upload_ms", &self.upload_rtt_ms)?;
+        s.serialize_field("edge_ms", &self.edge_ms())?;
+        s.serialize_field("download_ms", &self.download_ms)?;
+        s.serialize_field("total_ms", &self.total_ms)?;
+        s.serialize_field("bytes_up", &self.bytes_up)?;
+        s.serialize_field("bytes_down", &self.bytes_down)?;
+        s.serialize_field("energy_mj", &self.energy_mj)?;
+        s.serialize_field("deadline_ms", &self.deadline_ms)?;
+        s.serialize_field("deadline_met", &self.deadline_met)?;
+        s.serialize_field("edge_timeout_ms", &self.edge_timeout_ms)?;
+        s.serialize_field("breaker", &self.breaker)?;
+        s.serialize_field("encoding_sent", &self.encoding_sent)?;
+        s.serialize_field("decisions", &self.decisions)?;
+        s.end()
+    }
 }
 
 impl Report {
+    /// The edge's whole time, ms: `edge_queue_ms + edge_compute_ms` (the JSON key `edge_ms`).
+    pub fn edge_ms(&self) -> f64 {
+        self.edge_queue_ms + self.edge_compute_ms
+    }
+
     /// One line for logs and overlays, e.g.
     /// `cut 37 (after layer2) via Wi-Fi: 41 ms, 112 KB up, 18 mJ`.
     pub fn summary(&self) -> String {
@@ -255,9 +338,9 @@ mod tests {
             fallback_reason: reason,
             fallback_detail: None,
             phone_ms: 10.0,
-            upload_ms: 20.0,
-            edge_ms: 5.0,
+            upload_rtt_ms: 20.0,
             edge_queue_ms: 0.0,
+            edge_compute_ms: 5.0,
             download_ms: 6.0,
             total_ms: 41.2,
             bytes_up: 112_400,
@@ -267,7 +350,30 @@ mod tests {
             deadline_met: None,
             edge_timeout_ms: None,
             breaker: BreakerPhase::Closed,
+            encoding_sent: offloads.then_some(Encoding::Fp32),
+            decisions: vec![],
         }
+    }
+
+    #[test]
+    fn json_keeps_the_older_timing_keys_and_round_trips() {
+        let mut r = report(true, true, None);
+        r.edge_queue_ms = 1.5;
+        r.plan.table = vec![];
+        r.decisions = vec![Decision::EncodingChanged {
+            planned: Encoding::Fp16,
+            sent: Encoding::Fp32,
+            reason: "test".into(),
+        }];
+        let v = serde_json::to_value(&r).expect("serializes");
+        assert_eq!((v["upload_rtt_ms"].as_f64(), v["upload_ms"].as_f64()), (Some(20.0), Some(20.0)));
+        assert_eq!((v["edge_queue_ms"].as_f64(), v["edge_compute_ms"].as_f64()), (Some(1.5), Some(5.0)));
+        assert_eq!(v["edge_ms"].as_f64(), Some(6.5));
+        assert_eq!(v["encoding_sent"], "fp32");
+        assert_eq!(v["decisions"][0]["kind"], "encoding_changed");
+        assert_eq!(v["decisions"][0]["planned"], "fp16");
+        let back: Report = serde_json::from_value(v).expect("deserializes");
+        assert_eq!(back, r);
     }
 
     #[test]

@@ -158,8 +158,8 @@ pub fn run(args: InferArgs) -> Result<()> {
     println!(
         "phone {:.1} ms + upload {:.1} ms + edge {:.1} ms + download {:.1} ms = {:.1} ms; {} B up, {} B down; {:.1} mJ",
         report.phone_ms,
-        report.upload_ms,
-        report.edge_ms,
+        report.upload_rtt_ms,
+        report.edge_ms(),
         report.download_ms,
         report.total_ms,
         report.bytes_up,

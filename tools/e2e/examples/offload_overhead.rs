@@ -62,7 +62,7 @@ async fn main() {
             let (up1, _) = link.total_bytes();
             assert!(r.report.offloaded, "{:?}", r.report);
             let on_wire = up1 - up0;
-            achieved.push(on_wire as f64 * 8.0 / (r.report.upload_ms * 1e3));
+            achieved.push(on_wire as f64 * 8.0 / (r.report.upload_rtt_ms * 1e3));
             wire.push(on_wire as f64);
             body = r.report.bytes_up;
         }

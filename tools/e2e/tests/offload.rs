@@ -70,10 +70,10 @@ async fn outputs_and_numbers_are_consistent_at_3g_lte_and_wifi() {
                 "{what}: {} | phone {:.1} + up {:.1} + edge {:.1} + down {:.1} = {:.1} ms (total {:.1}); wire {}/{} B, report {}/{} B",
                 report.summary(),
                 report.phone_ms,
-                report.upload_ms,
-                report.edge_ms,
+                report.upload_rtt_ms,
+                report.edge_ms(),
                 report.download_ms,
-                report.phone_ms + report.upload_ms + report.edge_ms + report.download_ms,
+                report.phone_ms + report.upload_rtt_ms + report.edge_ms() + report.download_ms,
                 report.total_ms,
                 up1 - up0,
                 down1 - down0,
@@ -97,7 +97,7 @@ async fn outputs_and_numbers_are_consistent_at_3g_lte_and_wifi() {
                 report.bytes_down
             );
             // Times: the parts add up to the total, up to scheduling.
-            let sum = report.phone_ms + report.upload_ms + report.edge_ms + report.download_ms;
+            let sum = report.phone_ms + report.upload_rtt_ms + report.edge_ms() + report.download_ms;
             let slack = (0.05 * report.total_ms).max(5.0);
             assert!(
                 (report.total_ms - sum).abs() <= slack,
@@ -107,16 +107,16 @@ async fn outputs_and_numbers_are_consistent_at_3g_lte_and_wifi() {
             // The upload cannot beat the shaped link, and takes about its time plus a round trip.
             let shaped_ms = transfer_ms(wire_up, up_mbps);
             assert!(
-                report.upload_ms >= 0.95 * shaped_ms,
+                report.upload_rtt_ms >= 0.95 * shaped_ms,
                 "{what}: upload {:.1} ms, the link needs {shaped_ms:.1}",
-                report.upload_ms
+                report.upload_rtt_ms
             );
             assert!(
-                report.upload_ms <= shaped_ms + rtt_ms + 150.0,
+                report.upload_rtt_ms <= shaped_ms + rtt_ms + 150.0,
                 "{what}: upload {:.1} ms for {shaped_ms:.1} ms of link time",
-                report.upload_ms
+                report.upload_rtt_ms
             );
-            assert!(report.energy_mj > 0.0 && report.edge_ms > 0.0, "{what}: {report:?}");
+            assert!(report.energy_mj > 0.0 && report.edge_ms() > 0.0, "{what}: {report:?}");
             assert!(report.summary().contains(label), "{what}: {}", report.summary());
         }
     }
