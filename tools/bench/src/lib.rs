@@ -36,9 +36,11 @@ mod plots;
 pub mod protocol;
 pub mod results;
 mod run;
+mod settings;
 pub mod shaper;
 pub mod stats;
 pub mod subset;
+mod sweep;
 pub mod throttle;
 pub mod trace;
 

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use crate::results::{
-    Results, StrategyResult, NEUROSURGEON_ENERGY_REDUCTION, NEUROSURGEON_SPEEDUP, REGRET_TARGET_MEDIAN,
-    REGRET_TARGET_WORST,
+    Results, Setup, StrategyResult, Summary, TraceResult, NEUROSURGEON_ENERGY_REDUCTION,
+    NEUROSURGEON_SPEEDUP, REGRET_TARGET_MEDIAN, REGRET_TARGET_WORST,
 };
 use crate::trace::TraceStats;
 
@@ -55,7 +55,25 @@ fn trace_row(out: &mut String, name: &str, t: &TraceStats) {
 /// Renders `results` as Markdown.
 pub fn render(r: &Results) -> String {
     let mut out = String::new();
-    let s = &r.setup;
+    setup(&mut out, &r.setup);
+    summary(&mut out, &r.summary);
+    latency_table(&mut out, r);
+    energy_table(&mut out, r);
+    prediction_table(&mut out, r);
+    if let Some(t) = &r.trace {
+        trace_section(&mut out, t);
+    }
+    if !r.skipped_models.is_empty() {
+        let _ = writeln!(out, "\n## Skipped models\n");
+        for sk in &r.skipped_models {
+            let _ = writeln!(out, "- {}: {}", sk.model, sk.reason);
+        }
+    }
+    out
+}
+
+/// The title and how the run was set up.
+fn setup(out: &mut String, s: &Setup) {
     let _ = writeln!(out, "# Tandem benchmark: the papers' evaluation, measured\n");
     let _ = writeln!(
         out,
@@ -85,8 +103,10 @@ pub fn render(r: &Results) -> String {
     if s.cuts == "subset" {
         let _ = writeln!(out, "Oracle subset: {}.\n", s.subset_rule);
     }
+}
 
-    let m = &r.summary;
+/// The headline numbers against the targets and the papers', then per network.
+fn summary(out: &mut String, m: &Summary) {
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(out, "| what | measured | target / paper |\n|---|---|---|");
     let _ = writeln!(
@@ -144,7 +164,10 @@ pub fn render(r: &Results) -> String {
         );
     }
     let _ = writeln!(out);
+}
 
+/// Latency per strategy, per model and network.
+fn latency_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "## Latency per strategy, ms (chosen cut in parentheses)\n");
     let _ = writeln!(
         out,
@@ -179,7 +202,10 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
+}
 
+/// Modeled phone energy per strategy, per model and network.
+fn energy_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "\n## Modeled phone energy per strategy, mJ\n");
     let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | reduction vs edge-only | vs local-only |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
@@ -204,7 +230,10 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
+}
 
+/// The planner's predicted latency against the measured one, at its cut and the oracle's.
+fn prediction_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "\n## Prediction vs measurement at the chosen cut (latency objective)\n");
     let _ = writeln!(out, "| model | network | cut | predicted ms | measured ms | oracle cut | oracle predicted ms | oracle measured ms |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
@@ -226,37 +255,31 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
+}
 
-    if let Some(t) = &r.trace {
-        let _ = writeln!(out, "\n## Trace-driven run: {}\n", t.model);
-        let _ = writeln!(
-            out,
-            "{:.0} s per run, bandwidth level changing every {:.1} s (seeded Markov chain over {}), a request every {:.0} \
-             ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level: {:?}.\n",
-            t.duration_ms / 1e3,
-            t.segment_ms / 1e3,
-            t.levels.join(", "),
-            t.period_ms,
-            t.deadline_ms,
-            t.reported_network,
-            t.oracle_cut_per_level
-        );
-        let _ = writeln!(
-            out,
-            "| run | requests | mean ms | p50 ms | p95 ms | deadline misses | offloaded | fallbacks | oracle's cut | uplink estimate error (median factor) |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
-        trace_row(&mut out, "online (estimator + re-planning)", &t.online);
-        trace_row(&mut out, "oracle (knows the trace)", &t.oracle);
-        let _ = writeln!(out, "\nOnline mean latency / oracle: {}.", ratio(t.mean_latency_ratio, false));
-    }
-    if !r.skipped_models.is_empty() {
-        let _ = writeln!(out, "\n## Skipped models\n");
-        for sk in &r.skipped_models {
-            let _ = writeln!(out, "- {}: {}", sk.model, sk.reason);
-        }
-    }
-    out
+/// The trace-driven run: the online session against the oracle.
+fn trace_section(out: &mut String, t: &TraceResult) {
+    let _ = writeln!(out, "\n## Trace-driven run: {}\n", t.model);
+    let _ = writeln!(
+        out,
+        "{:.0} s per run, bandwidth level changing every {:.1} s (seeded Markov chain over {}), a request every {:.0} \
+         ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level: {:?}.\n",
+        t.duration_ms / 1e3,
+        t.segment_ms / 1e3,
+        t.levels.join(", "),
+        t.period_ms,
+        t.deadline_ms,
+        t.reported_network,
+        t.oracle_cut_per_level
+    );
+    let _ = writeln!(
+        out,
+        "| run | requests | mean ms | p50 ms | p95 ms | deadline misses | offloaded | fallbacks | oracle's cut | uplink estimate error (median factor) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    trace_row(out, "online (estimator + re-planning)", &t.online);
+    trace_row(out, "oracle (knows the trace)", &t.oracle);
+    let _ = writeln!(out, "\nOnline mean latency / oracle: {}.", ratio(t.mean_latency_ratio, false));
 }
 
 #[cfg(test)]

@@ -1,17 +1,9 @@
-//! The emulated networks: the papers' uplinks with round trips and downlinks we chose.
-//!
-//! Uplinks are the published ones (CAT1 0.13 Mbps, and Neurosurgeon's measured 3G 1.1, LTE
-//! 5.85 and Wi-Fi 18.88 Mbps). Round trips and downlinks are not in the papers' tables; ours
-//! are typical values, stated here and in `docs/PERFORMANCE.md`:
-//!
-//! | network | uplink Mbps | downlink Mbps | RTT ms | radio (energy model) |
-//! |---|---|---|---|---|
-//! | `cat1` | 0.13 | 0.5 | 150 | LTE (Cat-1 is an LTE category) |
-//! | `3g` | 1.1 | 2.0 | 100 | 3G |
-//! | `lte` | 5.85 | 13.0 | 50 | LTE |
-//! | `wifi` | 18.88 | 30.0 | 10 | Wi-Fi |
+//! The emulated networks: the link presets of [`tandem_linkemu::presets`] (the papers'
+//! uplinks with round trips and downlinks we chose, tabled there and in
+//! `docs/PERFORMANCE.md`), as the benchmark records and plans with them.
 
 use serde::{Deserialize, Serialize};
+use tandem_linkemu::presets::{LinkPreset, PRESETS};
 use tandem_sdk::{LinkEstimate, NetworkKind, PlatformState};
 
 use crate::error::BenchError;
@@ -32,21 +24,9 @@ pub struct Network {
 }
 
 impl Network {
-    /// The four standard networks, slowest first.
+    /// The four standard networks (the link presets), slowest first.
     pub fn standard() -> Vec<Network> {
-        let n = |name: &str, kind: &str, up: f64, down: f64, rtt: f64| Network {
-            name: name.into(),
-            kind: kind.into(),
-            uplink_mbps: up,
-            downlink_mbps: down,
-            rtt_ms: rtt,
-        };
-        vec![
-            n("cat1", "lte", 0.13, 0.5, 150.0),
-            n("3g", "3g", 1.1, 2.0, 100.0),
-            n("lte", "lte", 5.85, 13.0, 50.0),
-            n("wifi", "wifi", 18.88, 30.0, 10.0),
-        ]
+        PRESETS.iter().map(Network::from).collect()
     }
 
     /// The standard networks named in `list` (comma separated), in the order given.
@@ -100,6 +80,18 @@ impl Network {
     }
 }
 
+impl From<&LinkPreset> for Network {
+    fn from(p: &LinkPreset) -> Network {
+        Network {
+            name: p.name.into(),
+            kind: p.radio.into(),
+            uplink_mbps: p.uplink_mbps,
+            downlink_mbps: p.downlink_mbps,
+            rtt_ms: p.rtt_ms,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +102,15 @@ mod tests {
         assert_eq!(nets.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["wifi", "3g"]);
         assert!(Network::parse_list("5g").is_err());
         assert!(Network::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn the_standard_networks_are_the_link_presets() {
+        let names: Vec<String> = Network::standard().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["cat1", "3g", "lte", "wifi"]);
+        let lte = &Network::standard()[2];
+        assert_eq!((lte.uplink_mbps, lte.downlink_mbps, lte.rtt_ms), (5.85, 13.0, 50.0));
+        assert_eq!(lte.kind, "lte");
     }
 
     #[test]

@@ -93,88 +93,104 @@ fn a_small_bench_writes_consistent_results_tables_and_plots() {
     let names: Vec<&str> = nets.iter().map(|n| n["network"].as_str().expect("name")).collect();
     assert_eq!(names, ["wifi", "lte"]);
     for n in nets {
-        let net = n["network"].as_str().unwrap_or_default();
-        let s = &n["strategies"];
-        for key in [
-            "local_only",
-            "edge_only",
-            "latency_optimal",
-            "energy_optimal",
-            "balanced",
-            "oracle",
-            "energy_oracle",
-        ] {
-            let cut = s[key]["cut"].as_u64().unwrap_or_else(|| panic!("{net}: {key} has no cut")) as usize;
-            assert!(
-                measured.contains(&cut),
-                "{net}: {key} ran at cut {cut}, not among the measured {measured:?}"
-            );
-        }
-        assert_eq!(s["local_only"]["cut"], last);
-        assert_eq!(s["edge_only"]["cut"], 0);
-        // the planner's choices are the plans' cuts
-        for (key, objective) in
-            [("latency_optimal", "latency"), ("energy_optimal", "energy"), ("balanced", "balanced")]
-        {
-            let plan = n["plans"]
-                .as_array()
-                .and_then(|p| p.iter().find(|p| p["objective"] == objective))
-                .expect("a plan");
-            assert_eq!(s[key]["cut"], plan["cut"], "{net}: {key}");
-        }
-        let oracle = num(&s["oracle"]["latency_ms"], "oracle latency");
-        assert!(oracle > 0.0);
-        let local = num(&s["local_only"]["latency_ms"], "local-only latency");
-        assert!(oracle <= local + 1e-9, "{net}: the oracle ({oracle}) is slower than local-only ({local})");
-        // the oracle is the minimum over every measured cut
-        for c in n["cuts"].as_array().expect("cuts") {
-            if let Some(l) = c["latency_ms"].as_f64() {
-                assert!(l >= oracle - 1e-9, "{net}: cut {} measured {l} < oracle {oracle}", c["cut"]);
-                assert!(c["runs_ms"].as_array().is_some_and(|r| !r.is_empty()));
-            } else {
-                assert!(
-                    c["latency_lower_bound_ms"].as_f64().is_some(),
-                    "{net}: cut {} has neither latency nor bound",
-                    c["cut"]
-                );
-            }
-        }
-        // regret from the sweep: the chosen cut's latency over the oracle's, >= 1 by construction
-        let sweep = num(&n["regret_sweep"], "sweep regret");
-        assert!(sweep >= 1.0 - 1e-9, "{net}: sweep regret {sweep} < 1");
-        let chosen = s["latency_optimal"]["latency_ms"].as_f64();
-        if let Some(chosen) = chosen {
-            assert!(
-                (sweep - chosen / oracle).abs() < 1e-9,
-                "{net}: sweep regret {sweep} != {chosen} / {oracle}"
-            );
-        }
-        // the reported regret: 1 when the planner chose the oracle's cut, else the ratio of the
-        // back-to-back re-measurement's medians (which noise may put below 1)
-        let regret = num(&n["regret"], "regret");
-        let confirmation = &n["confirmation"];
-        if s["latency_optimal"]["cut"] == s["oracle"]["cut"] {
-            assert_eq!(regret, 1.0, "{net}");
-            assert!(confirmation.is_null());
-        } else if chosen.is_some() {
-            let (c, o) = (
-                num(&confirmation["chosen_ms"], "re-measured chosen"),
-                num(&confirmation["oracle_ms"], "re-measured oracle"),
-            );
-            assert!((regret - c / o).abs() < 1e-9, "{net}: regret {regret} != {c} / {o}");
-            assert_eq!(confirmation["chosen_runs_ms"].as_array().map(Vec::len), Some(1), "--runs 1");
-            assert!(regret > 0.0);
-        }
-        let speedup = num(&n["speedup_vs_local_only"], "speedup vs local-only");
-        assert!(speedup > 0.0);
-        assert!(num(&s["local_only"]["energy_mj"], "local energy") > 0.0);
+        check_network(n, &measured, last);
     }
     let summary = &r["summary"];
     assert_eq!(summary["regret_count"], 2);
     assert!(num(&summary["regret_max"], "worst regret") >= num(&summary["regret_median"], "median regret"));
     assert_eq!(summary["neurosurgeon_speedup"], 3.1);
 
-    let trace = &r["trace"];
+    check_trace(&r["trace"]);
+
+    let md = read(&out.join("results.md"));
+    assert!(md.contains("| mobilenetv2 | wifi |") && md.contains("| mobilenetv2 | lte |"), "{md}");
+    assert!(md.contains("## Trace-driven run"));
+    for plot in ["latency_per_cut_mobilenetv2.svg", "speedup.svg", "regret.svg", "trace.svg"] {
+        let svg = read(&out.join(plot));
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{plot} is not an SVG");
+    }
+}
+
+/// One network's strategies, oracle and regret: every strategy ran at a measured cut, the
+/// planner's are the plans' cuts, the oracle is the fastest measured cut, and regret is the
+/// ratio it says.
+fn check_network(n: &Value, measured: &[usize], last: usize) {
+    let net = n["network"].as_str().unwrap_or_default();
+    let s = &n["strategies"];
+    for key in [
+        "local_only",
+        "edge_only",
+        "latency_optimal",
+        "energy_optimal",
+        "balanced",
+        "oracle",
+        "energy_oracle",
+    ] {
+        let cut = s[key]["cut"].as_u64().unwrap_or_else(|| panic!("{net}: {key} has no cut")) as usize;
+        assert!(
+            measured.contains(&cut),
+            "{net}: {key} ran at cut {cut}, not among the measured {measured:?}"
+        );
+    }
+    assert_eq!(s["local_only"]["cut"], last);
+    assert_eq!(s["edge_only"]["cut"], 0);
+    // the planner's choices are the plans' cuts
+    for (key, objective) in
+        [("latency_optimal", "latency"), ("energy_optimal", "energy"), ("balanced", "balanced")]
+    {
+        let plan = n["plans"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["objective"] == objective))
+            .expect("a plan");
+        assert_eq!(s[key]["cut"], plan["cut"], "{net}: {key}");
+    }
+    let oracle = num(&s["oracle"]["latency_ms"], "oracle latency");
+    assert!(oracle > 0.0);
+    let local = num(&s["local_only"]["latency_ms"], "local-only latency");
+    assert!(oracle <= local + 1e-9, "{net}: the oracle ({oracle}) is slower than local-only ({local})");
+    // the oracle is the minimum over every measured cut
+    for c in n["cuts"].as_array().expect("cuts") {
+        if let Some(l) = c["latency_ms"].as_f64() {
+            assert!(l >= oracle - 1e-9, "{net}: cut {} measured {l} < oracle {oracle}", c["cut"]);
+            assert!(c["runs_ms"].as_array().is_some_and(|r| !r.is_empty()));
+        } else {
+            assert!(
+                c["latency_lower_bound_ms"].as_f64().is_some(),
+                "{net}: cut {} has neither latency nor bound",
+                c["cut"]
+            );
+        }
+    }
+    // regret from the sweep: the chosen cut's latency over the oracle's, >= 1 by construction
+    let sweep = num(&n["regret_sweep"], "sweep regret");
+    assert!(sweep >= 1.0 - 1e-9, "{net}: sweep regret {sweep} < 1");
+    let chosen = s["latency_optimal"]["latency_ms"].as_f64();
+    if let Some(chosen) = chosen {
+        assert!((sweep - chosen / oracle).abs() < 1e-9, "{net}: sweep regret {sweep} != {chosen} / {oracle}");
+    }
+    // the reported regret: 1 when the planner chose the oracle's cut, else the ratio of the
+    // back-to-back re-measurement's medians (which noise may put below 1)
+    let regret = num(&n["regret"], "regret");
+    let confirmation = &n["confirmation"];
+    if s["latency_optimal"]["cut"] == s["oracle"]["cut"] {
+        assert_eq!(regret, 1.0, "{net}");
+        assert!(confirmation.is_null());
+    } else if chosen.is_some() {
+        let (c, o) = (
+            num(&confirmation["chosen_ms"], "re-measured chosen"),
+            num(&confirmation["oracle_ms"], "re-measured oracle"),
+        );
+        assert!((regret - c / o).abs() < 1e-9, "{net}: regret {regret} != {c} / {o}");
+        assert_eq!(confirmation["chosen_runs_ms"].as_array().map(Vec::len), Some(1), "--runs 1");
+        assert!(regret > 0.0);
+    }
+    let speedup = num(&n["speedup_vs_local_only"], "speedup vs local-only");
+    assert!(speedup > 0.0);
+    assert!(num(&s["local_only"]["energy_mj"], "local energy") > 0.0);
+}
+
+/// The trace-driven run: both runs made requests, with sane rates.
+fn check_trace(trace: &Value) {
     assert_eq!(trace["model"], "mobilenetv2");
     for run in ["online", "oracle"] {
         let t = &trace[run];
@@ -187,14 +203,6 @@ fn a_small_bench_writes_consistent_results_tables_and_plots() {
         trace["online_requests"].as_array().map(Vec::len),
         trace["online"]["requests"].as_u64().map(|n| n as usize)
     );
-
-    let md = read(&out.join("results.md"));
-    assert!(md.contains("| mobilenetv2 | wifi |") && md.contains("| mobilenetv2 | lte |"), "{md}");
-    assert!(md.contains("## Trace-driven run"));
-    for plot in ["latency_per_cut_mobilenetv2.svg", "speedup.svg", "regret.svg", "trace.svg"] {
-        let svg = read(&out.join(plot));
-        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{plot} is not an SVG");
-    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! A loopback TCP proxy that makes a connection behave like a mobile link: a rate limit per
 //! direction, an added round trip, and faults (stall, reset mid-body, refuse). Tests, the
-//! offload session's tests, the demo and the benchmark put it between a client and the edge.
+//! offload session's tests, the demo and the benchmark put it between a client and the edge;
+//! [`presets`] names the mobile links the demo and the benchmark emulate.
 //!
 //! ```no_run
 //! # async fn demo(edge: std::net::SocketAddr) -> std::io::Result<()> {
@@ -24,6 +25,8 @@
 //!
 //! Config changes apply to chunks read afterwards, on every open connection (for
 //! dynamic-bandwidth traces).
+
+pub mod presets;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
