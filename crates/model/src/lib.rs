@@ -30,9 +30,14 @@ mod model;
 pub mod npy;
 mod tensor;
 pub mod util;
+#[cfg(feature = "uniffi")]
+mod ffi;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use meta::ModelMeta;
 pub use model::{Cut, LoadOptions, Model};
 pub use tensor::{DType, NamedTensor, TensorSpec};
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();

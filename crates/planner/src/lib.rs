@@ -20,6 +20,12 @@ pub mod energy;
 pub mod netest;
 pub mod platform;
 
+// UniFFI derives on the types the Kotlin and Swift bindings carry as they are (bindings/).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+uniffi::use_remote_type!(tandem_model::usize);
+
 use serde::{Deserialize, Serialize};
 use tandem_model::encoding::Encoding;
 use tandem_model::meta::ModelMeta;
@@ -35,6 +41,7 @@ use crate::energy::{transfer_ms, Activity};
 /// What the planner optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Objective {
     /// Minimum predicted latency (Neurosurgeon's latency mode).
     Latency,
@@ -61,6 +68,7 @@ impl std::str::FromStr for Objective {
 /// What the application asks of every plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Policy {
     /// What to optimise.
     pub objective: Objective,
@@ -254,6 +262,7 @@ pub struct PlanInput<'a> {
 /// Where the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Tier {
     /// The phone.
     Device,
