@@ -36,7 +36,7 @@ pub struct Plan {
     /// Predicted phone compute, ms.
     pub predicted_phone_ms: f64,
     /// Predicted upload and round trip, ms.
-    pub predicted_upload_ms: f64,
+    pub predicted_upload_rtt_ms: f64,
     /// Predicted edge queue and compute, ms.
     pub predicted_edge_ms: f64,
     /// Predicted download, ms.
@@ -123,7 +123,7 @@ impl From<&tc::Plan> for Plan {
             deadline_met: p.deadline_met,
             accuracy: p.accuracy,
             predicted_phone_ms: p.predicted.phone_ms,
-            predicted_upload_ms: p.predicted.upload_ms + p.predicted.rtt_ms,
+            predicted_upload_rtt_ms: p.predicted.upload_ms + p.predicted.rtt_ms,
             predicted_edge_ms: p.predicted.edge_ms + p.predicted.cloud_ms,
             predicted_download_ms: p.predicted.download_ms,
             predicted_total_ms: p.predicted.total_ms,

@@ -59,9 +59,10 @@ extension Policy {
 }
 
 extension EdgeEndpoint {
-    /// An edge at `url`, with an optional bearer token.
-    public init(url: URL, token: String? = nil) {
-        self.init(url: url.absoluteString, token: token)
+    /// An edge at `url`, with an optional bearer token and an optional extra root certificate
+    /// to trust (`caPem`: PEM text, e.g. a private CA or a test edge's self-signed certificate).
+    public init(url: URL, token: String? = nil, caPem: String? = nil) {
+        self.init(url: url.absoluteString, token: token, caPem: caPem)
     }
 }
 

@@ -1,5 +1,8 @@
 package dev.tandem
 
+import dev.tandem.planner.Objective
+import dev.tandem.planner.Policy
+
 /**
  * Battery-aware balance of latency and energy: the usual choice.
  *
