@@ -30,14 +30,14 @@ pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use platform::{unknown_platform_state, PlatformSignalsProvider};
 pub use policy::{default_policy, EdgeEndpoint};
 pub use report::{InferResult, Plan, Report};
+pub use tandem_sdk::encoding::Encoding;
 pub use tandem_sdk::planner::Tier;
+/// A named tensor, `Tensor` in Kotlin and Swift.
+pub use tandem_sdk::NamedTensor as Tensor;
 pub use tandem_sdk::{
     CellularGen, DType, EdgeStatus, FallbackReason, InferOptions, NetworkKind, Objective, PlatformState,
     Policy, TensorSpec, ThermalState,
 };
-/// A named tensor, `Tensor` in Kotlin and Swift.
-pub use tandem_sdk::NamedTensor as Tensor;
-pub use tandem_sdk::encoding::Encoding;
 
 uniffi::setup_scaffolding!();
 uniffi::use_remote_type!(tandem_model::usize);

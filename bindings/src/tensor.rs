@@ -32,7 +32,8 @@ mod tests {
 
     #[test]
     fn checks_lengths() {
-        let t = tc::NamedTensor { name: "x".into(), dtype: tc::DType::Fp32, shape: vec![1, 2], data: vec![0; 8] };
+        let t =
+            tc::NamedTensor { name: "x".into(), dtype: tc::DType::Fp32, shape: vec![1, 2], data: vec![0; 8] };
         assert_eq!(checked(vec![t.clone()]).expect("consistent tensor"), vec![t.clone()]);
         let short = tc::NamedTensor { data: vec![0; 7], ..t };
         let e = checked(vec![short]).expect_err("7 bytes cannot hold 2 floats");
@@ -49,7 +50,12 @@ mod tests {
 
     #[test]
     fn debug_never_prints_data() {
-        let t = tc::NamedTensor { name: "x".into(), dtype: tc::DType::Uint8, shape: vec![3], data: vec![42, 43, 44] };
+        let t = tc::NamedTensor {
+            name: "x".into(),
+            dtype: tc::DType::Uint8,
+            shape: vec![3],
+            data: vec![42, 43, 44],
+        };
         let s = format!("{t:?}");
         assert!(s.contains("data_bytes: 3") && !s.contains("42"), "{s}");
     }

@@ -111,8 +111,7 @@ fn local_inference_and_reports() {
 
     // the zero-copy frame path gives the same answer
     let frame = input();
-    let same =
-        client.infer_frame("input".into(), DType::Fp32, dims(&frame), &frame.data).expect("runs");
+    let same = client.infer_frame("input".into(), DType::Fp32, dims(&frame), &frame.data).expect("runs");
     assert_eq!(same.outputs, result.outputs);
 
     // shutting the client down ends the stream and refuses new requests

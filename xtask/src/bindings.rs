@@ -16,11 +16,8 @@ const SWIFT_FFI_MODULE: &str = "TandemFFI";
 /// `cargo xtask generate [OUT] [kotlin] [swift]`.
 pub fn generate_cmd(args: &[String]) -> Result<()> {
     let out = args.first().map_or("target/uniffi", String::as_str);
-    let languages: Vec<&str> = if args.len() > 1 {
-        args[1..].iter().map(String::as_str).collect()
-    } else {
-        vec!["kotlin", "swift"]
-    };
+    let languages: Vec<&str> =
+        if args.len() > 1 { args[1..].iter().map(String::as_str).collect() } else { vec!["kotlin", "swift"] };
     generate(Path::new(out), &languages, env_flag("TANDEM_BUILD_ALL"))
 }
 
@@ -86,7 +83,9 @@ fn write_swift_modulemap(dir: &Path) -> Result<()> {
     for h in &headers {
         map.push_str(&format!("    header \"{h}\"\n"));
     }
-    map.push_str("    export *\n    use \"Darwin\"\n    use \"_Builtin_stdbool\"\n    use \"_Builtin_stdint\"\n}\n");
+    map.push_str(
+        "    export *\n    use \"Darwin\"\n    use \"_Builtin_stdbool\"\n    use \"_Builtin_stdint\"\n}\n",
+    );
     fs::write(dir.join(format!("{SWIFT_FFI_MODULE}.modulemap")), map)?;
     Ok(())
 }

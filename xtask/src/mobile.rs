@@ -67,9 +67,16 @@ pub fn ios(profile: &str) -> Result<()> {
     fs::create_dir_all(work.join("simulator"))?;
     for target in IOS_TARGETS {
         println!("== cargo build --target {target} --profile {profile}");
-        run(cargo()
-            .env("IPHONEOS_DEPLOYMENT_TARGET", &deployment_target)
-            .args(["build", "-p", "tandem-bindings", "--lib", "--target", target, "--profile", profile]))?;
+        run(cargo().env("IPHONEOS_DEPLOYMENT_TARGET", &deployment_target).args([
+            "build",
+            "-p",
+            "tandem-bindings",
+            "--lib",
+            "--target",
+            target,
+            "--profile",
+            profile,
+        ]))?;
     }
 
     println!("== lipo (simulators)");
@@ -124,7 +131,9 @@ fn copy_swift_bindings(generated: &Path, headers: &Path) -> Result<()> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("h") => fs::copy(&path, headers.join(&name)).map(drop)?,
             Some("modulemap") => fs::copy(&path, headers.join("module.modulemap")).map(drop)?,
-            Some("swift") if name == "Tandem.swift" => fs::copy(&path, sources.join("TandemBindings.swift")).map(drop)?,
+            Some("swift") if name == "Tandem.swift" => {
+                fs::copy(&path, sources.join("TandemBindings.swift")).map(drop)?
+            }
             Some("swift") => fs::copy(&path, sources.join(&name)).map(drop)?,
             _ => {}
         }

@@ -35,7 +35,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Makes the workspace root (the parent of this crate) the working directory: every path below
 /// is relative to it, as in the scripts this replaces.
 pub fn enter_repo_root() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or_else(|| Error::Other("no workspace root".into()))?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| Error::Other("no workspace root".into()))?;
     std::env::set_current_dir(root)?;
     Ok(())
 }

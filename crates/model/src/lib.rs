@@ -23,6 +23,8 @@ pub mod check;
 pub mod encoding;
 mod error;
 mod exec;
+#[cfg(feature = "uniffi")]
+mod ffi;
 mod graph;
 pub mod meta;
 mod model;
@@ -30,8 +32,6 @@ mod model;
 pub mod npy;
 mod tensor;
 pub mod util;
-#[cfg(feature = "uniffi")]
-mod ffi;
 
 pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
