@@ -5,7 +5,9 @@ extension Policy {
     ///
     /// - Parameters:
     ///   - deadlineMs: answer within this many milliseconds when possible; `nil`: no deadline.
-    ///   - keepRawInputOnDevice: never send the raw input (e.g. a camera frame) to the edge.
+    ///   - keepRawInputOnDevice: never send the raw input (e.g. a camera frame) to the edge: the
+    ///     shorthand that raises the privacy floor `minCut` to at least 1 (set `minCut` on the
+    ///     returned policy to keep more of the model on the phone).
     ///   - allowMetered: offload over expensive or constrained (Low Data Mode) networks.
     public static func balanced(
         deadlineMs: Double? = nil,
