@@ -14,7 +14,8 @@ let package = Package(
         // `TandemFFI` module the generated bindings import.
         .binaryTarget(name: "TandemFFI", path: "TandemFFI.xcframework"),
         // The Swift API (Sources/Tandem/*.swift) and the generated bindings
-        // (Sources/Tandem/Generated/TandemBindings.swift, written by the build script).
+        // (Sources/Tandem/Generated/*.swift: one file per Rust crate, written by the build
+        // script, `cargo xtask ios`).
         .target(
             name: "Tandem",
             dependencies: ["TandemFFI"],

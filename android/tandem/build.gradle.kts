@@ -89,6 +89,7 @@ val generateUniffiBindings = tasks.register<GenerateUniffiBindings>("generateUni
         fileTree(File(cargoWorkspace, "bindings/src")),
         fileTree(File(cargoWorkspace, "crates")),
         File(cargoWorkspace, "bindings/uniffi.toml"),
+        File(cargoWorkspace, "bindings/uniffi-crates.toml"),
         File(cargoWorkspace, "Cargo.lock"),
     )
     outputDir.set(layout.buildDirectory.dir("generated/uniffi/kotlin"))

@@ -9,9 +9,10 @@ use tokio::sync::{broadcast, watch, Mutex as AsyncMutex};
 use crate::boundary::{guard, guarded};
 use crate::error::TandemError;
 use crate::platform::{ForeignSignals, PlatformSignalsProvider};
-use crate::policy::{EdgeEndpoint, Encoding, Policy};
-use crate::report::{EdgeStatus, InferResult, Report};
-use crate::tensor::{shape_from_ffi, DType, Tensor};
+use crate::policy::{check_policy, EdgeEndpoint};
+use crate::report::{InferResult, Report};
+use crate::tensor::{checked, shape_from_ffi};
+use tc::{DType, EdgeStatus, InferOptions, NamedTensor as Tensor, Policy, TensorSpec};
 
 /// How to build a [`TandemClient`].
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
@@ -34,32 +35,6 @@ pub struct ClientConfig {
     pub device_name: Option<String>,
 }
 
-/// Per-request overrides, for experts, tests and benchmarks.
-#[derive(Clone, Debug, Default, PartialEq, uniffi::Record)]
-pub struct InferOptions {
-    /// Force this cut instead of the planner's choice. It must respect the policy's privacy
-    /// floor. The edge may still be skipped (offline...), and the report says why.
-    #[uniffi(default = None)]
-    pub cut: Option<u32>,
-    /// Force this encoding of the crossing tensors.
-    #[uniffi(default = None)]
-    pub encoding: Option<Encoding>,
-    /// This request's deadline in ms, instead of the policy's.
-    #[uniffi(default = None)]
-    pub deadline_ms: Option<f64>,
-}
-
-/// The name, element type and shape of a model input or output.
-#[derive(Clone, Debug, PartialEq, uniffi::Record)]
-pub struct TensorSpec {
-    /// The ONNX tensor name.
-    pub name: String,
-    /// Element type.
-    pub dtype: DType,
-    /// Concrete shape.
-    pub shape: Vec<u64>,
-}
-
 /// What a client's model is.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct ModelInfo {
@@ -70,7 +45,7 @@ pub struct ModelInfo {
     /// The outputs it returns, in order.
     pub outputs: Vec<TensorSpec>,
     /// Number of cuts (cut 0 sends the raw input; the last runs everything on the phone).
-    pub cut_count: u32,
+    pub cut_count: usize,
 }
 
 /// Split inference for one model and one edge. Create one per model when the app starts and
@@ -103,7 +78,8 @@ impl TandemClient {
         signals: Option<Arc<dyn PlatformSignalsProvider>>,
     ) -> Result<Arc<TandemClient>, TandemError> {
         guard(|| {
-            let mut builder = tc::Session::builder(&config.model_path).policy(config.policy.try_into()?);
+            check_policy(&config.policy)?;
+            let mut builder = tc::Session::builder(&config.model_path).policy(config.policy);
             if let Some(edge) = config.edge {
                 builder = builder.edge(edge.into());
             }
@@ -135,8 +111,8 @@ impl TandemClient {
     ) -> Result<InferResult, TandemError> {
         let session = self.session.clone();
         guarded(async move {
-            let inputs = to_core(inputs)?;
-            Ok(session.infer_with(inputs, options.into()).await?.into())
+            let inputs = checked(inputs)?;
+            Ok(session.infer_with(inputs, options).await?.into())
         })
         .await
     }
@@ -153,7 +129,7 @@ impl TandemClient {
     ) -> Result<InferResult, TandemError> {
         guard(|| {
             let shape = shape_from_ffi(&name, &shape)?;
-            let frame = tc::NamedTensor::new(name, dtype.into(), shape, data.to_vec())?;
+            let frame = tc::NamedTensor::new(name, dtype, shape, data.to_vec())?;
             Ok(self.session.infer_blocking(vec![frame])?.into())
         })
     }
@@ -170,7 +146,7 @@ impl TandemClient {
 
     /// What the client knows about its edge now.
     pub fn edge_status(&self) -> EdgeStatus {
-        self.session.edge_status().into()
+        self.session.edge_status()
     }
 
     /// Waits up to `timeout_ms` for the edge's model check to have an answer; returns the
@@ -182,28 +158,23 @@ impl TandemClient {
         })
         .await;
         // a panic here is logged by the guard; the status is then whatever is known now
-        status.map_or_else(|_| self.session.edge_status().into(), Into::into)
+        status.unwrap_or_else(|_| self.session.edge_status())
     }
 
     /// The model's identity, inputs and outputs.
     pub fn model_info(&self) -> ModelInfo {
         let model = self.session.model();
-        let spec = |s: &tc::TensorSpec| TensorSpec {
-            name: s.name.clone(),
-            dtype: s.dtype.into(),
-            shape: s.shape.iter().map(|&d| d as u64).collect(),
-        };
         ModelInfo {
             hash: model.hash().to_string(),
-            inputs: model.inputs().iter().map(spec).collect(),
-            outputs: model.outputs().iter().map(spec).collect(),
-            cut_count: u32::try_from(model.cuts().len()).unwrap_or(u32::MAX),
+            inputs: model.inputs().to_vec(),
+            outputs: model.outputs().to_vec(),
+            cut_count: model.cuts().len(),
         }
     }
 
     /// The policy every plan respects.
     pub fn policy(&self) -> Policy {
-        self.session.policy().clone().into()
+        self.session.policy().clone()
     }
 
     /// Stops background work. Requests in flight finish; later ones fail with `Closed`, and
@@ -256,19 +227,5 @@ impl ReportStream {
     /// Ends the stream: a pending and every later [`ReportStream::next`] returns `None`.
     pub fn cancel(&self) {
         self.closed.send_replace(true);
-    }
-}
-
-fn to_core(inputs: Vec<Tensor>) -> Result<Vec<tc::NamedTensor>, TandemError> {
-    inputs.into_iter().map(tc::NamedTensor::try_from).collect()
-}
-
-impl From<InferOptions> for tc::InferOptions {
-    fn from(o: InferOptions) -> Self {
-        tc::InferOptions {
-            cut: o.cut.map(|c| c as usize),
-            encoding: o.encoding.map(Into::into),
-            deadline_ms: o.deadline_ms,
-        }
     }
 }

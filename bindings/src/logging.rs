@@ -9,8 +9,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::error::TandemError;
 
-/// Severity of a log record, most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, uniffi::Enum)]
+/// Severity of a log record, most severe first: the `log` crate's [`log::Level`] (a remote type
+/// for UniFFI: this definition only tells UniFFI its variants).
+pub type LogLevel = log::Level;
+
+#[uniffi::remote(Enum)]
 pub enum LogLevel {
     /// A bug in Tandem.
     Error,
@@ -54,7 +57,7 @@ pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), T
         .get_or_init(|| log::set_logger(logger).map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| TandemError::Config { reason: format!("another logger is installed: {e}") })?;
-    log::set_max_level(level_filter(max_level));
+    log::set_max_level(max_level.to_level_filter());
     Ok(())
 }
 
@@ -82,7 +85,7 @@ impl log::Log for ForwardingLogger {
         let sink = self.sink.read().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(sink) = sink {
             let record = LogRecord {
-                level: record.level().into(),
+                level: record.level(),
                 target: record.target().to_string(),
                 message: record.args().to_string(),
             };
@@ -93,28 +96,6 @@ impl log::Log for ForwardingLogger {
     }
 
     fn flush(&self) {}
-}
-
-impl From<log::Level> for LogLevel {
-    fn from(l: log::Level) -> Self {
-        match l {
-            log::Level::Error => LogLevel::Error,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Trace => LogLevel::Trace,
-        }
-    }
-}
-
-fn level_filter(l: LogLevel) -> log::LevelFilter {
-    match l {
-        LogLevel::Error => log::LevelFilter::Error,
-        LogLevel::Warn => log::LevelFilter::Warn,
-        LogLevel::Info => log::LevelFilter::Info,
-        LogLevel::Debug => log::LevelFilter::Debug,
-        LogLevel::Trace => log::LevelFilter::Trace,
-    }
 }
 
 #[cfg(test)]

@@ -1,54 +1,12 @@
-//! What the application asks of every request: the policy, and where the edge is.
+//! What the application asks of every request: the policy (the core's [`tc::Policy`], checked
+//! here for what the FFI types cannot express), and where the edge is.
 
 use tandem_sdk as tc;
 
 use crate::error::TandemError;
 
-/// What the planner optimises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum Objective {
-    /// Minimum latency.
-    Latency,
-    /// Minimum phone energy.
-    Energy,
-    /// Latency and energy together; energy weighs more as the battery runs down.
-    Balanced,
-}
-
-/// How the tensors crossing a cut travel to the edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum Encoding {
-    /// Float32 as is: exact.
-    Fp32,
-    /// Float16: half the bytes, tiny error.
-    Fp16,
-    /// Int8 with a per-tensor scale: a quarter of the bytes; used only where the model's
-    /// metadata measured its accuracy cost.
-    Int8,
-}
-
-/// What the application asks of every plan. Start from [`default_policy`] (or the platform
-/// helpers `Policy.balanced(...)`) and change what you need.
-#[derive(Clone, Debug, PartialEq, uniffi::Record)]
-pub struct Policy {
-    /// What to optimise.
-    pub objective: Objective,
-    /// Answer within this many ms: the most accurate plan that meets it wins; if none does,
-    /// the fastest, flagged in the report. `None`: no deadline.
-    pub deadline_ms: Option<f64>,
-    /// Privacy floor: never cut before this cut (cut 0 sends the raw input).
-    pub min_cut: u32,
-    /// Never send the raw input to the edge (the same as `min_cut >= 1`).
-    pub keep_raw_input_on_device: bool,
-    /// Offload over metered (paid) networks.
-    pub allow_metered: bool,
-    /// Encodings the crossing tensors may use.
-    pub encodings: Vec<Encoding>,
-    /// Largest accuracy drop (0..=1) an encoding may cost, per the model's metadata.
-    pub max_accuracy_drop: f64,
-}
-
-/// The edge server to offload to.
+/// The edge server to offload to. (The core's endpoint takes the CA certificate as bytes;
+/// Kotlin and Swift pass PEM text, and every field but the URL is optional.)
 #[derive(Clone, PartialEq, uniffi::Record)]
 pub struct EdgeEndpoint {
     /// Base URL of the edge, e.g. `https://edge.example.net:8443`.
@@ -81,13 +39,12 @@ impl std::fmt::Debug for EdgeEndpoint {
 /// The core's default policy for `objective`: every encoding allowed, offloading on metered
 /// networks allowed, no deadline, no privacy floor.
 #[uniffi::export]
-pub fn default_policy(objective: Objective) -> Policy {
-    let core = match objective {
-        Objective::Latency => tc::Policy::latency(),
-        Objective::Energy => tc::Policy::energy(),
-        Objective::Balanced => tc::Policy::balanced(),
-    };
-    core.into()
+pub fn default_policy(objective: tc::Objective) -> tc::Policy {
+    match objective {
+        tc::Objective::Latency => tc::Policy::latency(),
+        tc::Objective::Energy => tc::Policy::energy(),
+        tc::Objective::Balanced => tc::Policy::balanced(),
+    }
 }
 
 impl From<EdgeEndpoint> for tc::EdgeEndpoint {
@@ -100,84 +57,18 @@ impl From<EdgeEndpoint> for tc::EdgeEndpoint {
     }
 }
 
-impl From<tc::Objective> for Objective {
-    fn from(o: tc::Objective) -> Self {
-        match o {
-            tc::Objective::Latency => Objective::Latency,
-            tc::Objective::Energy => Objective::Energy,
-            tc::Objective::Balanced => Objective::Balanced,
+/// Checks what the FFI types cannot express: finite, non-negative numbers.
+pub(crate) fn check_policy(p: &tc::Policy) -> Result<(), TandemError> {
+    let bad = |reason: String| TandemError::Config { reason: format!("policy: {reason}") };
+    if let Some(d) = p.deadline_ms {
+        if !d.is_finite() || d <= 0.0 {
+            return Err(bad(format!("deadline_ms must be a positive number of ms, got {d}")));
         }
     }
-}
-
-impl From<Objective> for tc::Objective {
-    fn from(o: Objective) -> Self {
-        match o {
-            Objective::Latency => tc::Objective::Latency,
-            Objective::Energy => tc::Objective::Energy,
-            Objective::Balanced => tc::Objective::Balanced,
-        }
+    if !(0.0..=1.0).contains(&p.max_accuracy_drop) {
+        return Err(bad(format!("max_accuracy_drop must be within 0..=1, got {}", p.max_accuracy_drop)));
     }
-}
-
-impl From<tc::encoding::Encoding> for Encoding {
-    fn from(e: tc::encoding::Encoding) -> Self {
-        match e {
-            tc::encoding::Encoding::Fp32 => Encoding::Fp32,
-            tc::encoding::Encoding::Fp16 => Encoding::Fp16,
-            tc::encoding::Encoding::Int8 => Encoding::Int8,
-        }
-    }
-}
-
-impl From<Encoding> for tc::encoding::Encoding {
-    fn from(e: Encoding) -> Self {
-        match e {
-            Encoding::Fp32 => tc::encoding::Encoding::Fp32,
-            Encoding::Fp16 => tc::encoding::Encoding::Fp16,
-            Encoding::Int8 => tc::encoding::Encoding::Int8,
-        }
-    }
-}
-
-impl From<tc::Policy> for Policy {
-    fn from(p: tc::Policy) -> Self {
-        Policy {
-            objective: p.objective.into(),
-            deadline_ms: p.deadline_ms,
-            min_cut: u32::try_from(p.min_cut).unwrap_or(u32::MAX),
-            keep_raw_input_on_device: p.keep_raw_input_on_device,
-            allow_metered: p.allow_metered,
-            encodings: p.encodings.into_iter().map(Into::into).collect(),
-            max_accuracy_drop: p.max_accuracy_drop,
-        }
-    }
-}
-
-impl TryFrom<Policy> for tc::Policy {
-    type Error = TandemError;
-
-    /// Checks what the FFI types cannot express: finite, non-negative numbers.
-    fn try_from(p: Policy) -> Result<Self, TandemError> {
-        let bad = |reason: String| TandemError::Config { reason: format!("policy: {reason}") };
-        if let Some(d) = p.deadline_ms {
-            if !d.is_finite() || d <= 0.0 {
-                return Err(bad(format!("deadline_ms must be a positive number of ms, got {d}")));
-            }
-        }
-        if !(0.0..=1.0).contains(&p.max_accuracy_drop) {
-            return Err(bad(format!("max_accuracy_drop must be within 0..=1, got {}", p.max_accuracy_drop)));
-        }
-        Ok(tc::Policy {
-            objective: p.objective.into(),
-            deadline_ms: p.deadline_ms,
-            min_cut: p.min_cut as usize,
-            keep_raw_input_on_device: p.keep_raw_input_on_device,
-            allow_metered: p.allow_metered,
-            encodings: p.encodings.into_iter().map(Into::into).collect(),
-            max_accuracy_drop: p.max_accuracy_drop,
-        })
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -185,22 +76,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_come_from_the_core_and_round_trip() {
-        let p = default_policy(Objective::Latency);
-        assert_eq!(p.objective, Objective::Latency);
-        let core: tc::Policy = p.clone().try_into().expect("the core's own policy is valid");
-        assert_eq!(core, tc::Policy::latency());
-        assert_eq!(Policy::from(core), p);
+    fn defaults_come_from_the_core_and_pass_the_checks() {
+        for (objective, core) in [
+            (tc::Objective::Latency, tc::Policy::latency()),
+            (tc::Objective::Energy, tc::Policy::energy()),
+            (tc::Objective::Balanced, tc::Policy::balanced()),
+        ] {
+            let p = default_policy(objective);
+            assert_eq!(p.objective, objective);
+            assert_eq!(p, core);
+            check_policy(&p).expect("the core's own policy is valid");
+        }
     }
 
     #[test]
     fn rejects_nonsense_numbers() {
         for deadline in [f64::NAN, -1.0, 0.0, f64::INFINITY] {
-            let p = Policy { deadline_ms: Some(deadline), ..default_policy(Objective::Balanced) };
-            assert!(tc::Policy::try_from(p).is_err(), "deadline {deadline}");
+            let p = tc::Policy { deadline_ms: Some(deadline), ..default_policy(tc::Objective::Balanced) };
+            assert!(check_policy(&p).is_err(), "deadline {deadline}");
         }
-        let p = Policy { max_accuracy_drop: 2.0, ..default_policy(Objective::Balanced) };
-        assert!(tc::Policy::try_from(p).is_err());
+        let p = tc::Policy { max_accuracy_drop: 2.0, ..default_policy(tc::Objective::Balanced) };
+        assert!(check_policy(&p).is_err());
     }
 
     #[test]
@@ -212,5 +108,20 @@ mod tests {
             model_name: None,
         };
         assert!(!format!("{e:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn endpoints_carry_every_field_to_the_core() {
+        let e = EdgeEndpoint {
+            url: "https://e:8443".into(),
+            token: Some("t".into()),
+            ca_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+            model_name: Some("m".into()),
+        };
+        let core = tc::EdgeEndpoint::from(e);
+        assert_eq!(core.url, "https://e:8443");
+        assert_eq!(core.token.as_deref(), Some("t"));
+        assert_eq!(core.ca_pem.as_deref(), Some(&b"-----BEGIN CERTIFICATE-----"[..]));
+        assert_eq!(core.model_name.as_deref(), Some("m"));
     }
 }

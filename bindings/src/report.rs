@@ -1,77 +1,24 @@
 //! What a request did, flattened for the FFI: the plan, what happened, and why it fell back.
+//!
+//! These stay records of their own: the FFI's [`Plan`] flattens the prediction and leaves out
+//! the per-cut table, and [`Report`] flattens the link estimate, names its timings for apps
+//! (`upload_rtt_ms`, `edge_queue_ms`, `edge_compute_ms`) and carries the computed `summary`.
+//! The enums inside (tiers, fallback reasons, network kinds) are the core's.
 
 use tandem_sdk as tc;
+use tc::encoding::Encoding;
+use tc::planner::Tier;
+use tc::{FallbackReason, NetworkKind};
 
-use crate::platform::NetworkKind;
-use crate::policy::Encoding;
-use crate::tensor::Tensor;
-
-/// Where a part of the model runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum Tier {
-    /// The phone.
-    Device,
-    /// The edge server.
-    Edge,
-    /// A cloud behind the edge.
-    Cloud,
-}
-
-/// Why a request that could have used the edge ran (or finished) on the phone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum FallbackReason {
-    /// The phone is offline.
-    Offline,
-    /// The network is metered and the policy forbids spending data on it.
-    MeteredForbidden,
-    /// The edge failed repeatedly; it is not tried until a back-off has elapsed.
-    BreakerOpen,
-    /// The edge serves a different model file under this model's name.
-    HashMismatch,
-    /// The edge does not serve this model.
-    ModelNotServed,
-    /// The edge refused the token.
-    Unauthorized,
-    /// No connection could be made (refused, unreachable, DNS, TLS).
-    EdgeUnreachable,
-    /// The edge did not answer in time.
-    Timeout,
-    /// The connection broke while the request or the answer was on its way.
-    LinkReset,
-    /// The edge answered with a server error (5xx).
-    ServerError {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// The edge refused the request with another client error (4xx).
-    Rejected {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// The edge's answer could not be used.
-    MalformedResponse,
-}
-
-/// What the session knows about its edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum EdgeStatus {
-    /// No edge configured: everything runs on the phone.
-    NoEdge,
-    /// The edge's model has not been checked yet, or the edge could not be reached.
-    Unverified,
-    /// The edge serves the same model file: requests may offload.
-    Verified,
-    /// The edge serves a different model file under this model's name: never offloaded.
-    HashMismatch,
-}
+use crate::Tensor;
 
 /// The planner's decision for one request.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct Plan {
     /// Where the phone stops: 0 sends the raw input, the last cut runs everything locally.
-    pub cut: u32,
+    pub cut: usize,
     /// Where the edge stops and a cloud takes over (three tiers only).
-    pub cloud_cut: Option<u32>,
+    pub cloud_cut: Option<usize>,
     /// The early exit taken, for multi-exit models.
     pub exit: Option<String>,
     /// How the crossing tensors are encoded.
@@ -89,7 +36,7 @@ pub struct Plan {
     /// Predicted phone compute, ms.
     pub predicted_phone_ms: f64,
     /// Predicted upload and round trip, ms.
-    pub predicted_upload_ms: f64,
+    pub predicted_upload_rtt_ms: f64,
     /// Predicted edge queue and compute, ms.
     pub predicted_edge_ms: f64,
     /// Predicted download, ms.
@@ -123,10 +70,14 @@ pub struct Report {
     pub fallback_detail: Option<String>,
     /// Phone compute, ms.
     pub phone_ms: f64,
-    /// Upload and one round trip, ms.
-    pub upload_ms: f64,
-    /// The edge's own time (queue and compute), ms.
-    pub edge_ms: f64,
+    /// Upload and one round trip, ms (for a failed attempt, the time lost on it).
+    pub upload_rtt_ms: f64,
+    /// Time the request waited for a compute slot on the edge, ms, as a Tandem edge reports
+    /// it (0 for a plain OIP edge, which does not say).
+    pub edge_queue_ms: f64,
+    /// The edge's compute (preparation and model), ms, as a Tandem edge reports it; for a
+    /// plain OIP edge, the session's belief of the edge's time.
+    pub edge_compute_ms: f64,
     /// Download, ms.
     pub download_ms: f64,
     /// From the call to the result, ms.
@@ -159,66 +110,20 @@ pub struct InferResult {
     pub report: Report,
 }
 
-impl From<tc::planner::Tier> for Tier {
-    fn from(t: tc::planner::Tier) -> Self {
-        match t {
-            tc::planner::Tier::Device => Tier::Device,
-            tc::planner::Tier::Edge => Tier::Edge,
-            tc::planner::Tier::Cloud => Tier::Cloud,
-        }
-    }
-}
-
-impl From<tc::FallbackReason> for FallbackReason {
-    fn from(r: tc::FallbackReason) -> Self {
-        use tc::FallbackReason as R;
-        match r {
-            R::Offline => FallbackReason::Offline,
-            R::MeteredForbidden => FallbackReason::MeteredForbidden,
-            R::BreakerOpen => FallbackReason::BreakerOpen,
-            R::HashMismatch => FallbackReason::HashMismatch,
-            R::ModelNotServed => FallbackReason::ModelNotServed,
-            R::Unauthorized => FallbackReason::Unauthorized,
-            R::EdgeUnreachable => FallbackReason::EdgeUnreachable,
-            R::Timeout => FallbackReason::Timeout,
-            R::LinkReset => FallbackReason::LinkReset,
-            R::ServerError { status } => FallbackReason::ServerError { status },
-            R::Rejected { status } => FallbackReason::Rejected { status },
-            R::MalformedResponse => FallbackReason::MalformedResponse,
-        }
-    }
-}
-
-impl From<tc::EdgeStatus> for EdgeStatus {
-    fn from(s: tc::EdgeStatus) -> Self {
-        match s {
-            tc::EdgeStatus::NoEdge => EdgeStatus::NoEdge,
-            tc::EdgeStatus::Unverified => EdgeStatus::Unverified,
-            tc::EdgeStatus::Verified => EdgeStatus::Verified,
-            tc::EdgeStatus::HashMismatch => EdgeStatus::HashMismatch,
-        }
-    }
-}
-
-/// Cut ids are small (one per ONNX node at most); saturate rather than wrap if not.
-fn id32(v: usize) -> u32 {
-    u32::try_from(v).unwrap_or(u32::MAX)
-}
-
 impl From<&tc::Plan> for Plan {
     fn from(p: &tc::Plan) -> Self {
         Plan {
-            cut: id32(p.cut),
-            cloud_cut: p.cloud_cut.map(id32),
+            cut: p.cut,
+            cloud_cut: p.cloud_cut,
             exit: p.exit.clone(),
-            encoding: p.encoding.into(),
-            tiers: p.tiers.iter().copied().map(Into::into).collect(),
+            encoding: p.encoding,
+            tiers: p.tiers.clone(),
             offloads: p.offloads(),
             reason: p.reason.clone(),
             deadline_met: p.deadline_met,
             accuracy: p.accuracy,
             predicted_phone_ms: p.predicted.phone_ms,
-            predicted_upload_ms: p.predicted.upload_ms + p.predicted.rtt_ms,
+            predicted_upload_rtt_ms: p.predicted.upload_ms + p.predicted.rtt_ms,
             predicted_edge_ms: p.predicted.edge_ms + p.predicted.cloud_ms,
             predicted_download_ms: p.predicted.download_ms,
             predicted_total_ms: p.predicted.total_ms,
@@ -235,13 +140,14 @@ impl From<&tc::Report> for Report {
             plan: (&r.plan).into(),
             after_node: r.after_node.clone(),
             forced_cut: r.forced_cut,
-            network: r.network.into(),
+            network: r.network,
             offloaded: r.offloaded,
-            fallback_reason: r.fallback_reason.map(Into::into),
+            fallback_reason: r.fallback_reason,
             fallback_detail: r.fallback_detail.clone(),
             phone_ms: r.phone_ms,
-            upload_ms: r.upload_rtt_ms,
-            edge_ms: r.edge_ms(),
+            upload_rtt_ms: r.upload_rtt_ms,
+            edge_queue_ms: r.edge_queue_ms,
+            edge_compute_ms: r.edge_compute_ms,
             download_ms: r.download_ms,
             total_ms: r.total_ms,
             bytes_up: r.bytes_up,
@@ -259,6 +165,6 @@ impl From<&tc::Report> for Report {
 impl From<tc::InferResult> for InferResult {
     fn from(r: tc::InferResult) -> Self {
         let report = (&r.report).into();
-        InferResult { outputs: r.outputs.into_iter().map(Into::into).collect(), report }
+        InferResult { outputs: r.outputs, report }
     }
 }

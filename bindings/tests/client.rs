@@ -1,5 +1,7 @@
 //! The exported API, called from Rust as Kotlin and Swift call it: the same records, objects
-//! and foreign traits, against a real edge server on loopback.
+//! and foreign traits, against a real edge server on loopback. (The core's records and enums
+//! are the FFI's: `NetworkKind::None` is `NetworkKind.Offline` in Kotlin and Swift, and
+//! `NetworkKind::Cellular(g)` is `Cellular(generation = g)`.)
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,11 @@ fn input() -> Tensor {
 
 fn floats(t: &Tensor) -> Vec<f32> {
     t.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// A shape as `infer_frame` takes it (u64 dimensions, as Kotlin and Swift pass them).
+fn dims(t: &Tensor) -> Vec<u64> {
+    t.shape.iter().map(|&d| d as u64).collect()
 }
 
 /// Platform signals a test can change, as the Kotlin and Swift tests do.
@@ -104,8 +111,7 @@ fn local_inference_and_reports() {
 
     // the zero-copy frame path gives the same answer
     let frame = input();
-    let same =
-        client.infer_frame("input".into(), DType::Fp32, frame.shape.clone(), &frame.data).expect("runs");
+    let same = client.infer_frame("input".into(), DType::Fp32, dims(&frame), &frame.data).expect("runs");
     assert_eq!(same.outputs, result.outputs);
 
     // shutting the client down ends the stream and refuses new requests
@@ -148,7 +154,7 @@ fn a_panic_becomes_an_internal_error_and_the_client_survives() {
     let e = rt.block_on(client.infer(vec![input()])).expect_err("the provider panics");
     assert!(matches!(&e, TandemError::Internal { reason } if reason.contains("panicked")), "{e:?}");
     let frame = input();
-    let e = client.infer_frame("input".into(), DType::Fp32, frame.shape, &frame.data).expect_err("panics");
+    let e = client.infer_frame("input".into(), DType::Fp32, dims(&frame), &frame.data).expect_err("panics");
     assert!(matches!(e, TandemError::Internal { .. }), "{e:?}");
     // the same client still answers: the panic was contained to its request
     assert_eq!(client.model_info().outputs[0].name, "logits");
@@ -194,11 +200,11 @@ fn offloads_to_a_real_edge_and_the_signals_change_the_plan() {
     assert!(diff < 1e-2, "edge and phone disagree by {diff}");
 
     // offline: the same request runs on the phone, and the report says why
-    signals.set_network(NetworkKind::Offline);
+    signals.set_network(NetworkKind::None);
     let offline = rt.block_on(client.infer_with(vec![input()], options)).expect("runs");
     assert!(!offline.report.offloaded);
     assert_eq!(offline.report.fallback_reason, Some(FallbackReason::Offline));
-    assert_eq!(offline.report.network, NetworkKind::Offline);
+    assert_eq!(offline.report.network, NetworkKind::None);
     assert_eq!(offline.outputs, expected.outputs);
 
     // the planner's own choice offline is a local plan
@@ -206,9 +212,9 @@ fn offloads_to_a_real_edge_and_the_signals_change_the_plan() {
     assert!(!planned.report.plan.offloads, "{:?}", planned.report.plan);
     assert_eq!(planned.report.plan.cut + 1, client.model_info().cut_count, "the last cut is local-only");
 
-    signals.set_network(NetworkKind::Cellular { generation: CellularGen::Lte });
+    signals.set_network(NetworkKind::Cellular(CellularGen::Lte));
     let back = rt.block_on(client.infer(vec![input()])).expect("runs");
-    assert_eq!(back.report.network, NetworkKind::Cellular { generation: CellularGen::Lte });
+    assert_eq!(back.report.network, NetworkKind::Cellular(CellularGen::Lte));
 
     rt.block_on(edge.shutdown()).expect("edge stops");
     // the edge is gone: requests still succeed, on the phone

@@ -27,6 +27,7 @@ const F16_MAX: f32 = 65504.0;
 /// How a float32 tensor is represented on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Encoding {
     /// Float32 as is: exact, 4 bytes per element.
     #[default]

@@ -23,6 +23,8 @@ pub mod check;
 pub mod encoding;
 mod error;
 mod exec;
+#[cfg(feature = "uniffi")]
+mod ffi;
 mod fold;
 mod graph;
 pub mod meta;
@@ -37,3 +39,6 @@ pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use meta::ModelMeta;
 pub use model::{first_cut_with_outputs, Cut, LoadOptions, Model, MAX_OPSET};
 pub use tensor::{DType, NamedTensor, TensorSpec};
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 /// Element type of a tensor, named as in the Open Inference Protocol (`FP32`, `INT64`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DType {
     /// 32-bit IEEE float.
     Fp32,
@@ -131,6 +132,7 @@ impl std::fmt::Display for DType {
 
 /// The name, element type and concrete shape of a tensor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TensorSpec {
     /// The ONNX tensor name.
     pub name: String,
@@ -160,6 +162,7 @@ impl TensorSpec {
 /// A named tensor with its data as little-endian bytes: what crosses a cut, and what the wire
 /// carries between the phone and the edge.
 #[derive(Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "Tensor"))]
 pub struct NamedTensor {
     /// The ONNX tensor name.
     pub name: String,

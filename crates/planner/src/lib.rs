@@ -30,6 +30,12 @@ pub mod platform;
 pub mod policy;
 mod validate;
 
+// UniFFI derives on the types the Kotlin and Swift bindings carry as they are (bindings/).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+uniffi::use_remote_type!(tandem_model::usize);
+
 use serde::{Deserialize, Serialize};
 use tandem_model::encoding::Encoding;
 use tandem_model::meta::ModelMeta;
@@ -81,6 +87,7 @@ pub struct PlanInput<'a> {
 /// Where the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Tier {
     /// The phone.
     Device,

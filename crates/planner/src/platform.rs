@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Generation of a cellular radio.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum CellularGen {
     /// GSM/EDGE and similar.
     #[serde(rename = "2g")]
@@ -29,14 +30,16 @@ pub enum CellularGen {
 /// The kind of network the phone's traffic currently goes through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum NetworkKind {
     /// Wi-Fi.
     Wifi,
     /// A cellular (mobile) network.
-    Cellular(CellularGen),
+    Cellular(#[cfg_attr(feature = "uniffi", uniffi(name = "generation"))] CellularGen),
     /// A wired network.
     Ethernet,
     /// No network: offline.
+    #[cfg_attr(feature = "uniffi", uniffi(name = "Offline"))]
     None,
     /// The platform could not tell.
     #[default]
@@ -99,6 +102,7 @@ impl FromStr for NetworkKind {
 /// How hot the device is, in the platforms' common four levels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ThermalState {
     /// Normal.
     Nominal,
@@ -115,6 +119,7 @@ pub enum ThermalState {
 
 /// A snapshot of what the planner needs to know about the phone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PlatformState {
     /// The network the traffic goes through.
     pub network: NetworkKind,

@@ -9,6 +9,7 @@ use crate::platform::{PlatformState, ThermalState};
 /// What the planner optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Objective {
     /// Minimum predicted latency (Neurosurgeon's latency mode).
     Latency,
@@ -35,6 +36,7 @@ impl std::str::FromStr for Objective {
 /// What the application asks of every plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Policy {
     /// What to optimise.
     pub objective: Objective,

@@ -28,6 +28,12 @@ pub mod report;
 pub mod session;
 pub mod transport;
 
+// UniFFI derives on the types the Kotlin and Swift bindings carry as they are (bindings/).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+uniffi::use_remote_type!(tandem_model::usize);
+
 pub use tandem_model::{check, encoding, meta, util};
 pub use tandem_model::{
     match_inputs, CacheStats, Cut, DType, Error, Executor, LoadOptions, Model, ModelMeta,

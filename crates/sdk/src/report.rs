@@ -15,6 +15,7 @@ use crate::NamedTensor;
 /// Serialized with a `code` tag: `{"code": "timeout"}`, `{"code": "server_error", "status": 503}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum FallbackReason {
     /// The phone is offline.
     Offline,

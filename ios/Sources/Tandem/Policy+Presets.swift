@@ -5,7 +5,9 @@ extension Policy {
     ///
     /// - Parameters:
     ///   - deadlineMs: answer within this many milliseconds when possible; `nil`: no deadline.
-    ///   - keepRawInputOnDevice: never send the raw input (e.g. a camera frame) to the edge.
+    ///   - keepRawInputOnDevice: never send the raw input (e.g. a camera frame) to the edge: the
+    ///     shorthand that raises the privacy floor `minCut` to at least 1 (set `minCut` on the
+    ///     returned policy to keep more of the model on the phone).
     ///   - allowMetered: offload over expensive or constrained (Low Data Mode) networks.
     public static func balanced(
         deadlineMs: Double? = nil,
@@ -59,9 +61,10 @@ extension Policy {
 }
 
 extension EdgeEndpoint {
-    /// An edge at `url`, with an optional bearer token.
-    public init(url: URL, token: String? = nil) {
-        self.init(url: url.absoluteString, token: token)
+    /// An edge at `url`, with an optional bearer token and an optional extra root certificate
+    /// to trust (`caPem`: PEM text, e.g. a private CA or a test edge's self-signed certificate).
+    public init(url: URL, token: String? = nil, caPem: String? = nil) {
+        self.init(url: url.absoluteString, token: token, caPem: caPem)
     }
 }
 

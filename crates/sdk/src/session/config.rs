@@ -126,20 +126,25 @@ impl Default for SessionConfig {
 
 /// Per-request overrides.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct InferOptions {
     /// Force this cut instead of the planner's choice (for experts, tests and benchmarks).
     /// It must respect the policy's privacy floor. The edge may still be skipped (offline,
     /// breaker open...), and the report says why.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub cut: Option<usize>,
     /// Force this encoding of the crossing tensors when offloading.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub encoding: Option<Encoding>,
     /// This request's deadline, ms, instead of the policy's.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub deadline_ms: Option<f64>,
 }
 
 /// What the session knows about its edge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum EdgeStatus {
     /// The session has no edge: everything runs locally.
     NoEdge,

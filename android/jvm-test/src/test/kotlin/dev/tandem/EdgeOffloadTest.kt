@@ -1,5 +1,10 @@
 package dev.tandem
 
+import dev.tandem.planner.NetworkKind
+import dev.tandem.planner.Policy
+import dev.tandem.planner.Tier
+import dev.tandem.sdk.EdgeStatus
+import dev.tandem.sdk.InferOptions
 import kotlin.math.abs
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll

@@ -1,5 +1,8 @@
 package dev.tandem
 
+import dev.tandem.model.Tensor
+import dev.tandem.planner.Policy
+import dev.tandem.sdk.InferOptions
 import java.io.File
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertTrue

@@ -1,5 +1,8 @@
 package dev.tandem
 
+import dev.tandem.planner.NetworkKind
+import dev.tandem.planner.PlatformState
+import dev.tandem.planner.ThermalState
 import java.util.concurrent.atomic.AtomicInteger
 
 /** Platform signals a test sets by hand: the Kotlin implementation of the Rust trait. */

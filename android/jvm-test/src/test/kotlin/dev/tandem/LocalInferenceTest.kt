@@ -1,5 +1,11 @@
 package dev.tandem
 
+import dev.tandem.model.DType
+import dev.tandem.model.Encoding
+import dev.tandem.planner.Objective
+import dev.tandem.planner.Policy
+import dev.tandem.planner.Tier
+import dev.tandem.sdk.EdgeStatus
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import kotlinx.coroutines.async

@@ -1,5 +1,13 @@
 package dev.tandem
 
+import dev.tandem.planner.CellularGen
+import dev.tandem.planner.NetworkKind
+import dev.tandem.planner.PlatformState
+import dev.tandem.planner.Policy
+import dev.tandem.planner.Tier
+import dev.tandem.sdk.EdgeStatus
+import dev.tandem.sdk.FallbackReason
+import dev.tandem.sdk.InferOptions
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll

@@ -1,5 +1,6 @@
 package dev.tandem
 
+import dev.tandem.model.Tensor
 import java.io.File
 
 /** The repository's models and inputs the tests run (paths from test-kotlin.sh). */

@@ -1,10 +1,15 @@
 package dev.tandem
 
+import dev.tandem.planner.Objective
+import dev.tandem.planner.Policy
+
 /**
  * Battery-aware balance of latency and energy: the usual choice.
  *
  * @param deadlineMs answer within this many ms when possible (`null`: no deadline).
- * @param keepRawInputOnDevice never send the raw input (e.g. a camera frame) to the edge.
+ * @param keepRawInputOnDevice never send the raw input (e.g. a camera frame) to the edge: the
+ *   shorthand that raises the privacy floor [Policy.minCut] to at least 1 (set `minCut` with
+ *   `copy(minCut = ...)` to keep more of the model on the phone).
  * @param allowMetered offload over metered (paid) networks.
  */
 fun Policy.Companion.balanced(

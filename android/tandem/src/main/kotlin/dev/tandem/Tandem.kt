@@ -1,5 +1,10 @@
 package dev.tandem
 
+import dev.tandem.model.DType
+import dev.tandem.model.Tensor
+import dev.tandem.planner.Policy
+import dev.tandem.sdk.EdgeStatus
+import dev.tandem.sdk.InferOptions
 import java.io.File
 import java.nio.ByteBuffer
 import java.util.concurrent.atomic.AtomicBoolean

@@ -1,5 +1,7 @@
 package dev.tandem
 
+import dev.tandem.model.DType
+import dev.tandem.model.Tensor
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 

@@ -6,9 +6,9 @@ import android.net.NetworkCapabilities
 import android.os.BatteryManager
 import android.os.PowerManager
 import android.telephony.TelephonyManager
-import dev.tandem.CellularGen
-import dev.tandem.NetworkKind
-import dev.tandem.ThermalState
+import dev.tandem.planner.CellularGen
+import dev.tandem.planner.NetworkKind
+import dev.tandem.planner.ThermalState
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNull

@@ -11,11 +11,11 @@ import android.os.BatteryManager
 import android.os.Build
 import android.os.PowerManager
 import android.telephony.TelephonyManager
-import dev.tandem.CellularGen
-import dev.tandem.NetworkKind
+import dev.tandem.planner.CellularGen
+import dev.tandem.planner.NetworkKind
 import dev.tandem.PlatformSignalsProvider
-import dev.tandem.PlatformState
-import dev.tandem.ThermalState
+import dev.tandem.planner.PlatformState
+import dev.tandem.planner.ThermalState
 
 /**
  * The phone's state from Android's own services, for the planner:

@@ -4,7 +4,7 @@ import android.content.Context
 import android.os.Build
 import dev.tandem.EdgeEndpoint
 import dev.tandem.LogLevel
-import dev.tandem.Policy
+import dev.tandem.planner.Policy
 import dev.tandem.Tandem
 import dev.tandem.balanced
 import dev.tandem.setLogSink

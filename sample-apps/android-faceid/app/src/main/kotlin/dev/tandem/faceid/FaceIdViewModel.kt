@@ -5,10 +5,10 @@ import android.os.SystemClock
 import androidx.lifecycle.AndroidViewModel
 import androidx.lifecycle.viewModelScope
 import dev.tandem.EdgeEndpoint
-import dev.tandem.Policy
+import dev.tandem.planner.Policy
 import dev.tandem.Tandem
 import dev.tandem.TandemException
-import dev.tandem.Tensor
+import dev.tandem.model.Tensor
 import dev.tandem.android.create
 import dev.tandem.faceid.core.Attempt
 import dev.tandem.faceid.core.EnrollmentStore

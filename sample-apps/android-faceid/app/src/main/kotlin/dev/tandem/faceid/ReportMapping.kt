@@ -1,7 +1,7 @@
 package dev.tandem.faceid
 
-import dev.tandem.FallbackReason
-import dev.tandem.NetworkKind
+import dev.tandem.sdk.FallbackReason
+import dev.tandem.planner.NetworkKind
 import dev.tandem.Report
 import dev.tandem.faceid.core.Attempt
 import dev.tandem.faceid.core.Match
