@@ -132,15 +132,17 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
 
 /// MiB to bytes, refusing what does not fit (no silent wrap-around).
 fn mib_to_bytes(mib: u64, flag: &'static str) -> Result<usize, EdgeError> {
-    mib.checked_mul(1 << 20)
-        .and_then(|bytes| usize::try_from(bytes).ok())
-        .ok_or_else(|| EdgeError::InvalidSetting { setting: flag, reason: format!("{mib} MiB does not fit in memory") })
+    mib.checked_mul(1 << 20).and_then(|bytes| usize::try_from(bytes).ok()).ok_or_else(|| {
+        EdgeError::InvalidSetting { setting: flag, reason: format!("{mib} MiB does not fit in memory") }
+    })
 }
 
 /// Seconds as a duration: finite and not negative.
 fn seconds(s: f64, flag: &'static str) -> Result<Duration, EdgeError> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| EdgeError::InvalidSetting { setting: flag, reason: format!("{s} is not a number of seconds") })
+    Duration::try_from_secs_f64(s).map_err(|_| EdgeError::InvalidSetting {
+        setting: flag,
+        reason: format!("{s} is not a number of seconds"),
+    })
 }
 
 #[cfg(test)]

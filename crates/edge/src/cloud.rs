@@ -33,7 +33,9 @@ impl Cloud {
     ) -> Result<Cloud, EdgeError> {
         let url = url.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(EdgeError::Config(format!("cloud server `{url}` must start with http:// or https://")));
+            return Err(EdgeError::Config(format!(
+                "cloud server `{url}` must start with http:// or https://"
+            )));
         }
         let mut builder = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(60));
         if let Some(pem) = root_cert_pem {

@@ -178,7 +178,9 @@ impl Connection {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(TokioTimer::new()).half_close(true);
         if self.reserved {
-            builder.keep_alive(false).header_read_timeout(RESERVE_HEADER_TIMEOUT.min(self.limits.header_read_timeout));
+            builder
+                .keep_alive(false)
+                .header_read_timeout(RESERVE_HEADER_TIMEOUT.min(self.limits.header_read_timeout));
         } else {
             builder.header_read_timeout(self.limits.header_read_timeout);
         }
@@ -259,7 +261,7 @@ mod tests {
     #[test]
     fn the_default_cap_stays_below_the_open_files_limit() {
         let cap = default_max_connections(16) as u64;
-        assert!(cap >= 1 && cap <= 4096);
+        assert!((1..=4096).contains(&cap));
         if let Some(limit) = open_files_limit().filter(|l| *l > 16 + FILES_RESERVED) {
             assert!(cap + 16 + FILES_RESERVED <= limit, "{cap} vs {limit}");
         }

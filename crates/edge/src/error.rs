@@ -164,7 +164,9 @@ impl EdgeError {
             EdgeError::UnknownModel { .. } | EdgeError::NotFound { .. } => StatusCode::NOT_FOUND,
             EdgeError::HashMismatch { .. } => StatusCode::CONFLICT,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
-            EdgeError::PayloadTooLarge { .. } | EdgeError::JsonTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::PayloadTooLarge { .. } | EdgeError::JsonTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             EdgeError::ConnectionLimit => StatusCode::SERVICE_UNAVAILABLE,
             EdgeError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             EdgeError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -176,9 +178,7 @@ impl EdgeError {
             | EdgeError::Config(_)
             | EdgeError::InvalidSetting { .. }
             | EdgeError::Io { .. }
-            | EdgeError::Bind { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            | EdgeError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -202,7 +202,9 @@ impl From<tandem_protocol::WireError> for EdgeError {
 impl IntoResponse for EdgeError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, EdgeError::Overloaded { .. } | EdgeError::ConnectionLimit) {
+        if status.is_server_error()
+            && !matches!(self, EdgeError::Overloaded { .. } | EdgeError::ConnectionLimit)
+        {
             log::warn!("status={} error=\"{}\"", status.as_u16(), self);
         }
         let body = serde_json::json!({ "error": self.to_string() }).to_string();

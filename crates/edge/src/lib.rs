@@ -47,10 +47,10 @@ pub use engine::{EngineChoice, OrtOptions};
 pub use error::EdgeError;
 pub use load::LoadSnapshot;
 
+use crate::cloud::Cloud;
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
-use crate::cloud::Cloud;
 use crate::server::{AppState, ServedModel};
 
 /// Entry point: `EdgeServer::builder()`.
@@ -387,18 +387,25 @@ impl EdgeServerBuilder {
 
     /// Checks every limit and timeout, and works out those with computed defaults.
     fn validate(&self) -> Result<Limits, EdgeError> {
-        let invalid = |setting: &'static str, reason: String| Err(EdgeError::InvalidSetting { setting, reason });
+        let invalid =
+            |setting: &'static str, reason: String| Err(EdgeError::InvalidSetting { setting, reason });
         const KIB: usize = 1024;
         const JSON_MAX: usize = 1 << 30;
         if self.body_limit_bytes < KIB {
-            return invalid("body_limit_bytes (--body-limit-mb)", format!("{} bytes is below 1 KiB", self.body_limit_bytes));
+            return invalid(
+                "body_limit_bytes (--body-limit-mb)",
+                format!("{} bytes is below 1 KiB", self.body_limit_bytes),
+            );
         }
         let json_body_limit_bytes = match self.json_body_limit_bytes {
             None => (16 * KIB * KIB).min(self.body_limit_bytes),
             Some(n) if n < KIB || n > self.body_limit_bytes.min(JSON_MAX) => {
                 return invalid(
                     "json_body_limit_bytes (--json-body-limit-mb)",
-                    format!("{n} bytes is outside 1 KiB ..= {} (the body limit, at most 1 GiB)", self.body_limit_bytes.min(JSON_MAX)),
+                    format!(
+                        "{n} bytes is outside 1 KiB ..= {} (the body limit, at most 1 GiB)",
+                        self.body_limit_bytes.min(JSON_MAX)
+                    ),
                 )
             }
             Some(n) => n,
@@ -425,7 +432,8 @@ impl EdgeServerBuilder {
         if self.max_concurrent == 0 {
             return invalid("max_concurrent (--max-concurrent)", "must be at least 1".into());
         }
-        let max_connections = self.max_connections.unwrap_or_else(|| conn::default_max_connections(RESERVED_CONNECTIONS));
+        let max_connections =
+            self.max_connections.unwrap_or_else(|| conn::default_max_connections(RESERVED_CONNECTIONS));
         let needed = max_connections as u64 + RESERVED_CONNECTIONS as u64 + conn::FILES_RESERVED;
         match conn::open_files_limit() {
             _ if max_connections == 0 => return invalid("max_connections (--max-connections)", "must be at least 1".into()),

@@ -134,10 +134,12 @@ impl Default for Metrics {
         };
         let bytes_received =
             counter(&mut r, "tandem_edge_infer_received_bytes", "Bytes of inference request bodies.");
-        let bytes_sent = counter(&mut r, "tandem_edge_infer_sent_bytes", "Bytes of inference response bodies.");
+        let bytes_sent =
+            counter(&mut r, "tandem_edge_infer_sent_bytes", "Bytes of inference response bodies.");
         let probe_bytes_received =
             counter(&mut r, "tandem_edge_probe_received_bytes", "Bytes absorbed by POST /v2/probe.");
-        let probe_bytes_sent = counter(&mut r, "tandem_edge_probe_sent_bytes", "Bytes sent by GET /v2/probe.");
+        let probe_bytes_sent =
+            counter(&mut r, "tandem_edge_probe_sent_bytes", "Bytes sent by GET /v2/probe.");
         let panics =
             counter(&mut r, "tandem_edge_panics", "Model runs that panicked (bugs; the server survived).");
         let connections = Family::default();
@@ -316,9 +318,18 @@ mod tests {
             text.contains("tandem_edge_infer_requests_total{model=\"a\\\"b\",status=\"200\"} 2"),
             "{text}"
         );
-        assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"0.005\",model=\"a\\\"b\"} 1"), "{text}");
-        assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"10.0\",model=\"a\\\"b\"} 1"), "{text}");
-        assert!(text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"+Inf\",model=\"a\\\"b\"} 2"), "{text}");
+        assert!(
+            text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"0.005\",model=\"a\\\"b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"10.0\",model=\"a\\\"b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tandem_edge_infer_duration_seconds_bucket{le=\"+Inf\",model=\"a\\\"b\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("tandem_edge_queued 2"));
         assert!(text.contains("tandem_edge_connections_open 0"));
     }

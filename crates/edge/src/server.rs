@@ -21,11 +21,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_model::{Executor, Model, NamedTensor, TensorSpec};
 
+use crate::cloud::Cloud;
 use crate::error::EdgeError;
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
-use crate::cloud::Cloud;
 use tandem_protocol::wire::{self, param, InferRequest, ModelSpec, HEADER_CONTENT_LENGTH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 

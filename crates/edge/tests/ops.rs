@@ -335,7 +335,10 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     let input = input("tiny_resnet");
     let meta = send(client.get(format!("{}/v2", edge.url()))).await.json();
     assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_cloud"));
-    assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"), "the old name stays");
+    assert!(
+        meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"),
+        "the old name stays"
+    );
     for (cut, upstream_cut) in [(0, 11), (3, 11), (11, 22), (3, local.model().last_cut())] {
         let crossing = local.run_before(cut, &input).expect("before");
         let want = local.run_after(cut, &crossing).expect("after");

@@ -10,7 +10,8 @@ use tandem_protocol::wire::{decode_infer_request, HeaderMap, HeaderValue, ModelS
 
 /// The fuzz target's model spec (`fuzz/fuzz_targets/decode_request.rs`).
 fn spec() -> ModelSpec {
-    let t = |name: &str, dtype, shape: &[usize]| TensorSpec { name: name.into(), dtype, shape: shape.to_vec() };
+    let t =
+        |name: &str, dtype, shape: &[usize]| TensorSpec { name: name.into(), dtype, shape: shape.to_vec() };
     ModelSpec::new(
         "m",
         "fd9d64a9026f39162ff5fe573db27a778af0069c4a304f7103dd4891631c9cd2",

@@ -191,4 +191,3 @@ pub fn encode_infer_request(inputs: &[EncodedTensor], options: &RequestOptions) 
         .expect("a request of names, numbers and strings always serializes");
     join(json, &binary)
 }
-

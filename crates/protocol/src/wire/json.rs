@@ -157,7 +157,8 @@ pub(crate) fn parse_data(data: &RawValue, dtype: DType, shape: &[usize]) -> Resu
     let capacity = elements.min(text.len() / 2 + 1).saturating_mul(dtype.size_bytes());
     let mut sink = Sink { dtype, shape, elements, count: 0, out: Vec::with_capacity(capacity) };
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Level { dims: shape, top: true, sink: &mut sink }.deserialize(&mut de).and_then(|()| de.end());
+    let parsed =
+        Level { dims: shape, top: true, sink: &mut sink }.deserialize(&mut de).and_then(|()| de.end());
     if let Err(e) = parsed {
         return Err(strip_position(e));
     }
@@ -210,10 +211,12 @@ impl fmt::Display for Scalar<'_> {
 impl Sink<'_> {
     fn push<E: de::Error>(&mut self, v: Scalar<'_>) -> Result<(), E> {
         if self.count == self.elements {
-            return Err(E::custom(format!("`data` has more than the {} elements of its shape", self.elements)));
+            return Err(E::custom(format!(
+                "`data` has more than the {} elements of its shape",
+                self.elements
+            )));
         }
-        self.write(&v)
-            .map_err(|reason| E::custom(format!("data element {} ({v}) {reason}", self.count)))?;
+        self.write(&v).map_err(|reason| E::custom(format!("data element {} ({v}) {reason}", self.count)))?;
         self.count += 1;
         Ok(())
     }

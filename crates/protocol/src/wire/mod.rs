@@ -168,4 +168,3 @@ pub struct EncodedBody {
     /// The body.
     pub body: Vec<u8>,
 }
-

@@ -55,11 +55,7 @@ pub fn decode_infer_request(
     let request: RequestJson<'_> = serde_json::from_slice(json)
         .map_err(|e| WireError::bad(format!("malformed inference request JSON: {e}")))?;
     let params = request.parameters.unwrap_or_default();
-    check_tandem_params(
-        &params,
-        "the request",
-        &[param::MODEL_HASH, param::CLOUD_CUT, param::UPSTREAM_CUT],
-    )?;
+    check_tandem_params(&params, "the request", &[param::MODEL_HASH, param::CLOUD_CUT, param::UPSTREAM_CUT])?;
     let model_hash = check_model_hash(&params, spec)?;
 
     let inputs_json = request.inputs.0;
@@ -281,7 +277,9 @@ fn decode_input(
     let wire_bytes = expected.len() * dtype.size_bytes();
 
     let data = match (params.contains(param::BINARY_DATA_SIZE), input.data) {
-        (true, Some(_)) => return Err(WireError::bad(format!("{what}: has both `data` and `binary_data_size`"))),
+        (true, Some(_)) => {
+            return Err(WireError::bad(format!("{what}: has both `data` and `binary_data_size`")))
+        }
         (false, None) => {
             return Err(WireError::bad(format!("{what}: has neither `data` nor `binary_data_size`")))
         }
@@ -316,9 +314,8 @@ fn decode_input(
             *binary = rest;
             mine.to_vec()
         }
-        (false, Some(data)) => {
-            json::parse_data(data, dtype, &expected.shape).map_err(|e| WireError::bad(format!("{what}: {e}")))?
-        }
+        (false, Some(data)) => json::parse_data(data, dtype, &expected.shape)
+            .map_err(|e| WireError::bad(format!("{what}: {e}")))?,
     };
     let wire = NamedTensor::new(name, dtype, expected.shape.clone(), data)?;
     let tensor = encoding::decode(EncodedTensor { tensor: wire, encoding, int8 })?;
