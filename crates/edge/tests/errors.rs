@@ -176,16 +176,10 @@ async fn every_bad_request_is_a_clear_client_error() {
             "scale must be finite and positive",
         ),
         json_case(
-            "cloud cut without a cloud server",
-            json!({"parameters": {"tandem_cloud_cut": 5}, "inputs": [input_json(3072)]}),
-            StatusCode::BAD_REQUEST,
-            "needs a server started with a cloud server",
-        ),
-        json_case(
-            "cloud cut under its old name without a cloud server",
+            "upstream without upstream",
             json!({"parameters": {"tandem_upstream_cut": 5}, "inputs": [input_json(3072)]}),
             StatusCode::BAD_REQUEST,
-            "`tandem_cloud_cut` needs a server started with a cloud server",
+            "needs a server started with an upstream",
         ),
         Case {
             what: "binary size disagrees with the shape",

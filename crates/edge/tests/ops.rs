@@ -329,20 +329,16 @@ async fn profile_measures_every_cut_in_the_background() {
 #[tokio::test]
 async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     let cloud = start(builder(&["tiny_resnet"]).token("cloud-token")).await;
-    let edge = start(builder(&["tiny_resnet"]).cloud(cloud.url()).cloud_token("cloud-token")).await;
+    let edge = start(builder(&["tiny_resnet"]).upstream(cloud.url()).upstream_token("cloud-token")).await;
     let client = client();
     let local = local("tiny_resnet");
     let input = input("tiny_resnet");
     let meta = send(client.get(format!("{}/v2", edge.url()))).await.json();
-    assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_cloud"));
-    assert!(
-        meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"),
-        "the old name stays"
-    );
+    assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"));
     for (cut, upstream_cut) in [(0, 11), (3, 11), (11, 22), (3, local.model().last_cut())] {
         let crossing = local.run_before(cut, &input).expect("before");
         let want = local.run_after(cut, &crossing).expect("after");
-        let options = RequestOptions { cloud_cut: Some(upstream_cut), ..hashed("tiny_resnet") };
+        let options = RequestOptions { upstream_cut: Some(upstream_cut), ..hashed("tiny_resnet") };
         let reply = infer_binary(
             &client,
             &edge,
@@ -355,9 +351,9 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
         let got = reply.decode();
         assert_exact(&got.outputs, &want, &format!("{cut} -> {upstream_cut} -> cloud"));
         assert_eq!(got.parameters[param::CUT], cut);
-        assert_eq!(got.parameters[param::CLOUD_CUT], upstream_cut);
-        assert!(got.parameters[param::CLOUD_MS].as_f64().unwrap() > 0.0);
-        assert!(got.parameters[param::CLOUD_COMPUTE_MS].as_f64().is_some());
+        assert_eq!(got.parameters[param::UPSTREAM_CUT], upstream_cut);
+        assert!(got.parameters[param::UPSTREAM_MS].as_f64().unwrap() > 0.0);
+        assert!(got.parameters[param::UPSTREAM_COMPUTE_MS].as_f64().is_some());
     }
     // The cloud really ran the rest: it counted four requests.
     let metrics = send(client.get(format!("{}/metrics", cloud.url())).bearer_auth("cloud-token")).await;
@@ -371,7 +367,7 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     let cloud_url = cloud.url();
     cloud.shutdown().await.expect("cloud stops");
     let crossing = local.run_before(3, &input).expect("before");
-    let options = RequestOptions { cloud_cut: Some(11), ..hashed("tiny_resnet") };
+    let options = RequestOptions { upstream_cut: Some(11), ..hashed("tiny_resnet") };
     let reply =
         infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
             .await;
@@ -380,7 +376,7 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
 
     // A cloud with the wrong token: its 401 is reported.
     let cloud = start(builder(&["tiny_resnet"]).token("other")).await;
-    let edge = start(builder(&["tiny_resnet"]).cloud(cloud.url()).cloud_token("cloud-token")).await;
+    let edge = start(builder(&["tiny_resnet"]).upstream(cloud.url()).upstream_token("cloud-token")).await;
     let reply =
         infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
             .await;
