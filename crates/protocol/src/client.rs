@@ -319,7 +319,7 @@ mod tests {
         let data: Vec<u8> = [3.0f32, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let (len, b) = body(
             json!({"model_name": "m", "parameters": {param::COMPUTE_MS: 2.5, param::QUEUE_MS: 1, param::CUT: 4},
-                   "outputs": [{"name": "b", "datatype": "FP32", "shape": [1], "data": [[7.5]]},
+                   "outputs": [{"name": "b", "datatype": "FP32", "shape": [1], "data": [7.5]},
                                {"name": "a", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 8}}]}),
             &data,
         );
