@@ -2,6 +2,7 @@
 //! `tandem edge`: the same flags, the same defaults.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -28,21 +29,38 @@ pub struct EdgeArgs {
     /// TLS private key (PEM); needs --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Three tiers: forward requests carrying `tandem_upstream_cut` to this Tandem server.
-    #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
-    /// File holding the bearer token to send upstream.
-    #[arg(long, value_name = "FILE")]
-    pub upstream_token_file: Option<PathBuf>,
-    /// Extra root certificate (PEM) to trust for an https:// upstream.
-    #[arg(long, value_name = "FILE")]
-    pub upstream_ca: Option<PathBuf>,
+    /// Three tiers: forward requests carrying `tandem_cloud_cut` to this Tandem server.
+    #[arg(long, value_name = "URL", alias = "upstream")]
+    pub cloud: Option<String>,
+    /// File holding the bearer token to send to the cloud server.
+    #[arg(long, value_name = "FILE", alias = "upstream-token-file")]
+    pub cloud_token_file: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for an https:// cloud server.
+    #[arg(long, value_name = "FILE", alias = "upstream-ca")]
+    pub cloud_ca: Option<PathBuf>,
     /// Largest request body, in MiB (413 beyond).
     #[arg(long, default_value_t = 64)]
-    pub body_limit_mb: usize,
+    pub body_limit_mb: u64,
+    /// Largest JSON request (a body without Inference-Header-Content-Length, or the JSON part
+    /// of one with it), in MiB; JSON bodies held at once total at most this much
+    /// (default: 16, or the body limit if smaller).
+    #[arg(long)]
+    pub json_body_limit_mb: Option<u64>,
     /// Longest an inference request may take, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     pub timeout_ms: u64,
+    /// Longest a connection may take to send a request's headers, in milliseconds, counted
+    /// from the accept or the end of the previous response.
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Longest a connection may stay open with no request in progress, in milliseconds (at
+    /// most --header-timeout-ms).
+    #[arg(long, default_value_t = 5_000)]
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; 16 more answer only the health checks (default: 4096,
+    /// or less when the open-files limit is lower).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// Model runs at once (default: the number of CPUs).
     #[arg(long)]
     pub max_concurrent: Option<usize>,
@@ -66,11 +84,20 @@ pub struct EdgeArgs {
 
 /// Serves what `args` says until SIGINT/SIGTERM, then drains in-flight requests.
 pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
+    return_large_buffers_to_the_os();
     let mut builder = crate::EdgeServer::builder()
-        .body_limit_bytes(args.body_limit_mb << 20)
-        .request_timeout(std::time::Duration::from_millis(args.timeout_ms))
+        .body_limit_bytes(mib_to_bytes(args.body_limit_mb, "--body-limit-mb")?)
+        .request_timeout(Duration::from_millis(args.timeout_ms))
+        .header_read_timeout(Duration::from_millis(args.header_timeout_ms))
+        .idle_timeout(Duration::from_millis(args.idle_timeout_ms))
         .max_queued(args.max_queued)
-        .profile_budget(std::time::Duration::from_secs_f64(args.profile_budget_s.max(0.0)));
+        .profile_budget(seconds(args.profile_budget_s, "--profile-budget-s")?);
+    if let Some(mb) = args.json_body_limit_mb {
+        builder = builder.json_body_limit_bytes(mib_to_bytes(mb, "--json-body-limit-mb")?);
+    }
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
     if let Some(dir) = args.models {
         builder = builder.models_dir(dir);
     }
@@ -83,14 +110,14 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         builder = builder.tls_pem_files(cert, key);
     }
-    if let Some(url) = args.upstream {
-        builder = builder.upstream(url);
+    if let Some(url) = args.cloud {
+        builder = builder.cloud(url);
     }
-    if let Some(file) = args.upstream_token_file {
-        builder = builder.upstream_token_file(file);
+    if let Some(file) = args.cloud_token_file {
+        builder = builder.cloud_token_file(file);
     }
-    if let Some(file) = args.upstream_ca {
-        builder = builder.upstream_root_cert(file);
+    if let Some(file) = args.cloud_ca {
+        builder = builder.cloud_ca_file(file);
     }
     if let Some(n) = args.max_concurrent {
         builder = builder.max_concurrent(n);
@@ -102,4 +129,52 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
         eprintln!("tandem edge: serving {:?} on {}", edge.models(), edge.url());
     })?;
     Ok(())
+}
+
+/// MiB to bytes, refusing what does not fit (no silent wrap-around).
+fn mib_to_bytes(mib: u64, flag: &'static str) -> Result<usize, EdgeError> {
+    mib.checked_mul(1 << 20).and_then(|bytes| usize::try_from(bytes).ok()).ok_or_else(|| {
+        EdgeError::InvalidSetting { setting: flag, reason: format!("{mib} MiB does not fit in memory") }
+    })
+}
+
+/// Seconds as a duration: finite and not negative.
+fn seconds(s: f64, flag: &'static str) -> Result<Duration, EdgeError> {
+    Duration::try_from_secs_f64(s).map_err(|_| EdgeError::InvalidSetting {
+        setting: flag,
+        reason: format!("{s} is not a number of seconds"),
+    })
+}
+
+/// Makes glibc serve every allocation of 1 MiB or more (request bodies, tensors) with its own
+/// mapping, given back to the OS when freed. Left to itself, glibc raises that threshold to
+/// the size of the largest block freed so far (up to 32 MiB), after which freed bodies stay
+/// in per-thread heaps: measured, four 8 MiB JSON bodies then took RSS up by 18 MiB instead
+/// of 10 MiB (docs/SECURITY.md). A no-op with other C libraries.
+fn return_large_buffers_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter; called before serving starts.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+        if ok != 1 {
+            log::warn!("mallopt(M_MMAP_THRESHOLD) refused; large buffers may stay resident after use");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_mib_never_wrap() {
+        assert_eq!(mib_to_bytes(64, "x").unwrap(), 64 << 20);
+        for huge in [17_592_186_044_416u64, 17_592_186_044_417, u64::MAX] {
+            let err = mib_to_bytes(huge, "--body-limit-mb").unwrap_err();
+            assert!(matches!(err, EdgeError::InvalidSetting { setting: "--body-limit-mb", .. }), "{err}");
+        }
+        assert!(seconds(-1.0, "x").is_err());
+        assert!(seconds(f64::NAN, "x").is_err());
+        assert_eq!(seconds(0.0, "x").unwrap(), Duration::ZERO);
+    }
 }

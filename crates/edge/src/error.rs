@@ -64,6 +64,27 @@ pub enum EdgeError {
         /// Seconds the client should wait (sent as `Retry-After`).
         retry_after_s: u64,
     },
+    /// The JSON part of the request is larger than the server accepts for JSON (binary
+    /// tensor data has the larger body limit).
+    #[error(
+        "the request's JSON is larger than this server's limit of {limit_bytes} bytes for JSON; \
+         send tensors as binary data (Inference-Header-Content-Length) instead"
+    )]
+    JsonTooLarge {
+        /// The limit.
+        limit_bytes: usize,
+    },
+    /// Every connection the server accepts is taken: only the health checks answer.
+    #[error("connection limit reached: this connection may only ask /v2/health/*; retry after 1 s")]
+    ConnectionLimit,
+    /// A limit or timeout of the configuration is out of its range (startup only).
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSetting {
+        /// The builder method or command-line flag.
+        setting: &'static str,
+        /// What is wrong, and the accepted range.
+        reason: String,
+    },
     /// The request body did not arrive within the per-request timeout.
     #[error("the request body did not arrive within the server's timeout of {timeout_ms} ms")]
     RequestTimeout {
@@ -76,10 +97,10 @@ pub enum EdgeError {
         /// The timeout.
         timeout_ms: u64,
     },
-    /// The upstream server (three tiers) failed or refused the forwarded request.
-    #[error("upstream {url}: {reason}")]
-    Upstream {
-        /// The upstream server.
+    /// The cloud server (three tiers) failed or refused the forwarded request.
+    #[error("cloud server {url}: {reason}")]
+    Cloud {
+        /// The cloud server.
         url: String,
         /// What went wrong.
         reason: String,
@@ -143,16 +164,21 @@ impl EdgeError {
             EdgeError::UnknownModel { .. } | EdgeError::NotFound { .. } => StatusCode::NOT_FOUND,
             EdgeError::HashMismatch { .. } => StatusCode::CONFLICT,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
-            EdgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::PayloadTooLarge { .. } | EdgeError::JsonTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            EdgeError::ConnectionLimit => StatusCode::SERVICE_UNAVAILABLE,
             EdgeError::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             EdgeError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             EdgeError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             EdgeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            EdgeError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            EdgeError::Cloud { .. } => StatusCode::BAD_GATEWAY,
             EdgeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            EdgeError::Internal(_) | EdgeError::Config(_) | EdgeError::Io { .. } | EdgeError::Bind { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            EdgeError::Internal(_)
+            | EdgeError::Config(_)
+            | EdgeError::InvalidSetting { .. }
+            | EdgeError::Io { .. }
+            | EdgeError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -176,7 +202,9 @@ impl From<tandem_protocol::WireError> for EdgeError {
 impl IntoResponse for EdgeError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, EdgeError::Overloaded { .. }) {
+        if status.is_server_error()
+            && !matches!(self, EdgeError::Overloaded { .. } | EdgeError::ConnectionLimit)
+        {
             log::warn!("status={} error=\"{}\"", status.as_u16(), self);
         }
         let body = serde_json::json!({ "error": self.to_string() }).to_string();
@@ -186,6 +214,9 @@ impl IntoResponse for EdgeError {
         match &self {
             EdgeError::Overloaded { retry_after_s, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            EdgeError::ConnectionLimit => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             EdgeError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

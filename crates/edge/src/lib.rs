@@ -20,6 +20,8 @@
 //! ```
 
 pub mod cli;
+mod cloud;
+mod conn;
 mod engine;
 mod error;
 mod load;
@@ -29,10 +31,8 @@ mod ort_engine;
 pub mod profile;
 mod server;
 mod tls;
-mod upstream;
 
 use std::collections::BTreeMap;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,11 +47,11 @@ pub use engine::{EngineChoice, OrtOptions};
 pub use error::EdgeError;
 pub use load::LoadSnapshot;
 
+use crate::cloud::Cloud;
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
 use crate::server::{AppState, ServedModel};
-use crate::upstream::Upstream;
 
 /// Entry point: `EdgeServer::builder()`.
 pub struct EdgeServer;
@@ -71,12 +71,16 @@ pub struct EdgeServerBuilder {
     token: Option<String>,
     token_file: Option<PathBuf>,
     tls: Option<(PathBuf, PathBuf)>,
-    upstream: Option<String>,
-    upstream_token: Option<String>,
-    upstream_token_file: Option<PathBuf>,
-    upstream_root_cert: Option<PathBuf>,
+    cloud: Option<String>,
+    cloud_token: Option<String>,
+    cloud_token_file: Option<PathBuf>,
+    cloud_ca_file: Option<PathBuf>,
     body_limit_bytes: usize,
+    json_body_limit_bytes: Option<usize>,
     request_timeout: Duration,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: Option<usize>,
     max_concurrent: usize,
     max_queued: usize,
     profile_budget: Duration,
@@ -94,12 +98,16 @@ impl Default for EdgeServerBuilder {
             token: None,
             token_file: None,
             tls: None,
-            upstream: None,
-            upstream_token: None,
-            upstream_token_file: None,
-            upstream_root_cert: None,
+            cloud: None,
+            cloud_token: None,
+            cloud_token_file: None,
+            cloud_ca_file: None,
             body_limit_bytes: 64 << 20,
+            json_body_limit_bytes: None,
             request_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: None,
             max_concurrent: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             max_queued: 256,
             profile_budget: Duration::from_secs(30),
@@ -148,42 +156,102 @@ impl EdgeServerBuilder {
         self
     }
 
-    /// Three tiers: requests with `tandem_upstream_cut` run here up to that cut and the rest
+    /// Three tiers: requests with `tandem_cloud_cut` run here up to that cut and the rest
     /// runs on the Tandem server at `url` (which must serve the same model file, same name).
-    pub fn upstream(mut self, url: impl Into<String>) -> Self {
-        self.upstream = Some(url.into());
+    pub fn cloud(mut self, url: impl Into<String>) -> Self {
+        self.cloud = Some(url.into());
         self
     }
 
-    /// The bearer token to send upstream.
-    pub fn upstream_token(mut self, token: impl Into<String>) -> Self {
-        self.upstream_token = Some(token.into());
+    /// The bearer token to send to the cloud server.
+    pub fn cloud_token(mut self, token: impl Into<String>) -> Self {
+        self.cloud_token = Some(token.into());
         self
     }
 
-    /// Like [`upstream_token`](Self::upstream_token), read from a file.
-    pub fn upstream_token_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.upstream_token_file = Some(path.into());
+    /// Like [`cloud_token`](Self::cloud_token), read from a file.
+    pub fn cloud_token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_token_file = Some(path.into());
         self
     }
 
-    /// An extra root certificate (PEM) to trust for an `https://` upstream.
-    pub fn upstream_root_cert(mut self, path: impl Into<PathBuf>) -> Self {
-        self.upstream_root_cert = Some(path.into());
+    /// An extra CA certificate (PEM file) to trust for an `https://` cloud server.
+    pub fn cloud_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_ca_file = Some(path.into());
         self
+    }
+
+    /// Old name of [`cloud`](Self::cloud).
+    #[deprecated(note = "use `cloud`")]
+    pub fn upstream(self, url: impl Into<String>) -> Self {
+        self.cloud(url)
+    }
+
+    /// Old name of [`cloud_token`](Self::cloud_token).
+    #[deprecated(note = "use `cloud_token`")]
+    pub fn upstream_token(self, token: impl Into<String>) -> Self {
+        self.cloud_token(token)
+    }
+
+    /// Old name of [`cloud_token_file`](Self::cloud_token_file).
+    #[deprecated(note = "use `cloud_token_file`")]
+    pub fn upstream_token_file(self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_token_file(path)
+    }
+
+    /// Old name of [`cloud_ca_file`](Self::cloud_ca_file).
+    #[deprecated(note = "use `cloud_ca_file`")]
+    pub fn upstream_root_cert(self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_ca_file(path)
     }
 
     /// Largest request body accepted, in bytes (413 beyond); also the largest download probe.
-    /// Default 64 MiB.
+    /// At least 1 KiB. Default 64 MiB.
     pub fn body_limit_bytes(mut self, bytes: usize) -> Self {
         self.body_limit_bytes = bytes;
         self
     }
 
+    /// Largest JSON accepted, in bytes: a body without `Inference-Header-Content-Length`,
+    /// or the JSON part of one with it (413 beyond). JSON text costs far more to parse than
+    /// binary tensor data, so it has its own, smaller limit; the JSON bodies the server holds
+    /// at once also total at most this many bytes (others wait for room, within the request
+    /// timeout). From 1 KiB to the body limit and 1 GiB. Default: 16 MiB, or the body limit
+    /// if smaller.
+    pub fn json_body_limit_bytes(mut self, bytes: usize) -> Self {
+        self.json_body_limit_bytes = Some(bytes);
+        self
+    }
+
     /// Longest an inference request may take, body upload included (408 while uploading,
-    /// 504 after). Default 60 s.
+    /// 504 after). Not zero. Default 60 s.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Longest a connection may take to send a request's headers, counted from the moment
+    /// the server waits for them (the accept, or the end of the previous response); the
+    /// connection is closed beyond. Not zero. Default 10 s.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Longest a connection may stay open with no request in progress (before its first
+    /// request or between keep-alive requests). Not zero, and at most the header-read
+    /// timeout (which also runs while a connection waits). Default 5 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once. Beyond, a reserve of 16 more answers only the health
+    /// checks, and further ones are closed at once. Must leave room under the open-files
+    /// limit (`ulimit -n`) for the reserve and 64 other files. Default: 4096, or less when
+    /// that limit is lower.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = Some(connections);
         self
     }
 
@@ -237,30 +305,14 @@ impl EdgeServerBuilder {
     /// [`RunningEdge::shutdown`].
     pub async fn bind(self, addr: &str) -> Result<RunningEdge, EdgeError> {
         let config = self;
+        let limits = config.validate()?;
         let files = config.model_list()?;
         let token = read_secret(config.token.clone(), config.token_file.as_deref(), "token")?;
-        let upstream_token = read_secret(
-            config.upstream_token.clone(),
-            config.upstream_token_file.as_deref(),
-            "upstream token",
-        )?;
-        let upstream = match &config.upstream {
-            None => None,
-            Some(url) => {
-                let root = match &config.upstream_root_cert {
-                    Some(path) => Some(std::fs::read(path).map_err(|e| io_error(path, e))?),
-                    None => None,
-                };
-                Some(Upstream::new(url, upstream_token, root.as_deref())?)
-            }
-        };
+        let cloud = config.cloud_client()?;
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls::server_config(cert, key)?),
             None => None,
         };
-        if config.max_concurrent == 0 {
-            return Err(EdgeError::Config("max_concurrent must be at least 1".into()));
-        }
 
         let cache_bytes = config.part_cache_bytes;
         let (engine, ort) = (config.engine, config.ort.clone());
@@ -277,14 +329,17 @@ impl EdgeServerBuilder {
             })
             .collect();
         let load = Load::new(config.max_concurrent, config.max_queued);
+        let metrics = Arc::new(Metrics::default());
         let state = Arc::new(AppState {
             models,
             load: load.clone(),
-            metrics: Metrics::default(),
+            metrics: metrics.clone(),
             token_sha256: token.map(|t| Sha256::digest(t.as_bytes()).into()),
             body_limit_bytes: config.body_limit_bytes,
+            json_body_limit_bytes: limits.json_body_limit_bytes,
+            json_budget: Arc::new(tokio::sync::Semaphore::new(limits.json_body_limit_bytes)),
             request_timeout: config.request_timeout,
-            upstream,
+            cloud,
         });
 
         let listener = tokio::net::TcpListener::bind(addr)
@@ -292,49 +347,32 @@ impl EdgeServerBuilder {
             .map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
         let local = listener.local_addr().map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let signal = async move {
-            let _ = stop_rx.await;
-        };
         let app = server::router(state.clone());
+        let reserve_app = server::reserve_router(state.clone());
+        let conn_limits = limits.connections;
         let task = match &tls {
             Some(config) => {
                 let listener = tls::TlsListener::new(listener, config.clone())
                     .map_err(|e| EdgeError::Bind { addr: addr.into(), source: e })?;
-                tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future())
+                tokio::spawn(conn::serve(listener, app, reserve_app, conn_limits, metrics, stop_rx))
             }
-            None => tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future()),
+            None => tokio::spawn(conn::serve(listener, app, reserve_app, conn_limits, metrics, stop_rx)),
         };
 
         let (profilers_stop, profilers_rx) = watch::channel(false);
         if profiling {
-            for served in state.models.values() {
-                let engine = match served.engine.private() {
-                    Ok(engine) => engine,
-                    Err(e) => {
-                        log::warn!("profile model={} status=disabled error=\"{e}\"", served.name);
-                        continue;
-                    }
-                };
-                tokio::spawn(profile::run(
-                    served.name.clone(),
-                    served.model.clone(),
-                    engine,
-                    served.profile.clone(),
-                    load.clone(),
-                    config.profile_budget,
-                    profilers_rx.clone(),
-                ));
-            }
+            spawn_profilers(&state, &load, config.profile_budget, profilers_rx);
         }
         let names: Vec<String> = state.models.keys().cloned().collect();
         log::info!(
-            "listening addr={local} tls={} auth={} models={names:?} engine={} max_concurrent={} max_queued={} upstream={:?}",
+            "listening addr={local} tls={} auth={} models={names:?} engine={} max_concurrent={} max_queued={} max_connections={} cloud={:?}",
             tls.is_some(),
             state.token_sha256.is_some(),
             config.engine,
             config.max_concurrent,
             config.max_queued,
-            state.upstream.as_ref().map(|u| u.url().to_string()),
+            conn_limits.max_connections,
+            state.cloud.as_ref().map(|u| u.url().to_string()),
         );
         Ok(RunningEdge {
             addr: local,
@@ -345,6 +383,89 @@ impl EdgeServerBuilder {
             profilers_stop,
             shutdown_timeout: config.shutdown_timeout,
         })
+    }
+
+    /// Checks every limit and timeout, and works out those with computed defaults.
+    fn validate(&self) -> Result<Limits, EdgeError> {
+        let invalid =
+            |setting: &'static str, reason: String| Err(EdgeError::InvalidSetting { setting, reason });
+        const KIB: usize = 1024;
+        const JSON_MAX: usize = 1 << 30;
+        if self.body_limit_bytes < KIB {
+            return invalid(
+                "body_limit_bytes (--body-limit-mb)",
+                format!("{} bytes is below 1 KiB", self.body_limit_bytes),
+            );
+        }
+        let json_body_limit_bytes = match self.json_body_limit_bytes {
+            None => (16 * KIB * KIB).min(self.body_limit_bytes),
+            Some(n) if n < KIB || n > self.body_limit_bytes.min(JSON_MAX) => {
+                return invalid(
+                    "json_body_limit_bytes (--json-body-limit-mb)",
+                    format!(
+                        "{n} bytes is outside 1 KiB ..= {} (the body limit, at most 1 GiB)",
+                        self.body_limit_bytes.min(JSON_MAX)
+                    ),
+                )
+            }
+            Some(n) => n,
+        };
+        for (setting, timeout) in [
+            ("request_timeout (--timeout-ms)", self.request_timeout),
+            ("header_read_timeout (--header-timeout-ms)", self.header_read_timeout),
+            ("idle_timeout (--idle-timeout-ms)", self.idle_timeout),
+        ] {
+            if timeout < Duration::from_millis(1) {
+                return invalid(setting, "must be at least 1 ms: with zero every request would fail".into());
+            }
+        }
+        if self.idle_timeout > self.header_read_timeout {
+            return invalid(
+                "idle_timeout (--idle-timeout-ms)",
+                format!(
+                    "{} ms is longer than the header-read timeout of {} ms, which also runs while a connection waits",
+                    self.idle_timeout.as_millis(),
+                    self.header_read_timeout.as_millis()
+                ),
+            );
+        }
+        if self.max_concurrent == 0 {
+            return invalid("max_concurrent (--max-concurrent)", "must be at least 1".into());
+        }
+        let max_connections =
+            self.max_connections.unwrap_or_else(|| conn::default_max_connections(RESERVED_CONNECTIONS));
+        let needed = max_connections as u64 + RESERVED_CONNECTIONS as u64 + conn::FILES_RESERVED;
+        match conn::open_files_limit() {
+            _ if max_connections == 0 => return invalid("max_connections (--max-connections)", "must be at least 1".into()),
+            Some(files) if needed > files => {
+                return invalid(
+                    "max_connections (--max-connections)",
+                    format!(
+                        "{max_connections} connections need {needed} open files with the reserve and the server's own, \
+                         but the open-files limit is {files}: raise it (ulimit -n) or lower the cap"
+                    ),
+                )
+            }
+            _ => {}
+        }
+        let connections = conn::ConnLimits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections,
+            reserved_connections: RESERVED_CONNECTIONS,
+        };
+        Ok(Limits { json_body_limit_bytes, connections })
+    }
+
+    /// The client of the cloud server (three tiers), if one is configured.
+    fn cloud_client(&self) -> Result<Option<Cloud>, EdgeError> {
+        let Some(url) = &self.cloud else { return Ok(None) };
+        let token = read_secret(self.cloud_token.clone(), self.cloud_token_file.as_deref(), "cloud token")?;
+        let ca = match &self.cloud_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| io_error(path, e))?),
+            None => None,
+        };
+        Ok(Some(Cloud::new(url, token, ca.as_deref())?))
     }
 
     /// Runs the server on a runtime of its own until SIGINT or SIGTERM, then shuts down
@@ -406,6 +527,37 @@ impl EdgeServerBuilder {
             }
         }
         Ok(files)
+    }
+}
+
+/// Connections beyond the cap that still answer the health checks.
+const RESERVED_CONNECTIONS: usize = 16;
+
+/// The limits [`EdgeServerBuilder::validate`] worked out.
+struct Limits {
+    json_body_limit_bytes: usize,
+    connections: conn::ConnLimits,
+}
+
+/// Starts the background profiler of every model whose engine allows it.
+fn spawn_profilers(state: &AppState, load: &Arc<Load>, budget: Duration, stop: watch::Receiver<bool>) {
+    for served in state.models.values() {
+        let engine = match served.engine.private() {
+            Ok(engine) => engine,
+            Err(e) => {
+                log::warn!("profile model={} status=disabled error=\"{e}\"", served.name);
+                continue;
+            }
+        };
+        tokio::spawn(profile::run(
+            served.name.clone(),
+            served.model.clone(),
+            engine,
+            served.profile.clone(),
+            load.clone(),
+            budget,
+            stop.clone(),
+        ));
     }
 }
 

@@ -21,12 +21,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_model::{Executor, Model, NamedTensor, TensorSpec};
 
+use crate::cloud::Cloud;
 use crate::error::EdgeError;
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
-use crate::upstream::Upstream;
 use tandem_protocol::wire::{self, param, InferRequest, ModelSpec, HEADER_CONTENT_LENGTH};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One model this server serves.
 pub(crate) struct ServedModel {
@@ -43,13 +44,17 @@ pub(crate) struct ServedModel {
 pub(crate) struct AppState {
     pub models: BTreeMap<String, Arc<ServedModel>>,
     pub load: Arc<Load>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// SHA-256 of the bearer token: comparing digests in constant time leaks neither the
     /// token nor its length.
     pub token_sha256: Option<[u8; 32]>,
     pub body_limit_bytes: usize,
+    /// Largest JSON body (or JSON part of a binary body).
+    pub json_body_limit_bytes: usize,
+    /// Bytes of JSON bodies held at once: a permit per byte, `json_body_limit_bytes` in all.
+    pub json_budget: Arc<Semaphore>,
     pub request_timeout: Duration,
-    pub upstream: Option<Upstream>,
+    pub cloud: Option<Cloud>,
 }
 
 type Shared = Arc<AppState>;
@@ -63,9 +68,24 @@ impl AppState {
     }
 }
 
-/// The router of every endpoint. Health endpoints are open; the others need the token.
+/// The health endpoints: open to all, no token.
+fn health_routes() -> Router<Shared> {
+    Router::new().route("/v2/health/live", get(live)).route("/v2/health/ready", get(ready))
+}
+
+/// The router of the connections beyond the cap (the health reserve): the health checks,
+/// and 503 with `Retry-After` for anything else.
+pub(crate) fn reserve_router(state: Shared) -> Router {
+    health_routes()
+        .route_layer(from_fn_with_state(state.clone(), count_requests))
+        .fallback(|| async { EdgeError::ConnectionLimit })
+        .with_state(state)
+}
+
+/// The router of every endpoint. Health endpoints are open; the others need the token, and
+/// so do unknown paths (401 before 404: without the token, nothing about the routes leaks).
 pub(crate) fn router(state: Shared) -> Router {
-    let open = Router::new().route("/v2/health/live", get(live)).route("/v2/health/ready", get(ready));
+    let open = health_routes();
     let protected = Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/models/{model}", get(model_metadata))
@@ -86,19 +106,21 @@ pub(crate) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// Whether the request carries the server's bearer token (always, without a token).
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = &state.token_sha256 else { return true };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| Sha256::digest(token.trim().as_bytes()));
+    given.is_some_and(|digest| bool::from(digest.as_slice().ct_eq(expected)))
+}
+
 async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.token_sha256 {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| Sha256::digest(token.trim().as_bytes()));
-        let ok = given.is_some_and(|digest| bool::from(digest.as_slice().ct_eq(expected)));
-        if !ok {
-            return EdgeError::Unauthorized.into_response();
-        }
+    if !authorized(&state, request.headers()) {
+        return EdgeError::Unauthorized.into_response();
     }
     next.run(request).await
 }
@@ -114,11 +136,22 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
     response
 }
 
-async fn not_found(method: Method, uri: Uri) -> EdgeError {
+async fn not_found(State(state): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> EdgeError {
+    if !authorized(&state, &headers) {
+        return EdgeError::Unauthorized;
+    }
     EdgeError::NotFound { method: method.to_string(), path: uri.path().to_string() }
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> EdgeError {
+async fn method_not_allowed(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> EdgeError {
+    if !uri.path().starts_with("/v2/health/") && !authorized(&state, &headers) {
+        return EdgeError::Unauthorized;
+    }
     EdgeError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }
 }
 
@@ -168,8 +201,9 @@ async fn ready() -> Json<Value> {
 
 async fn server_metadata(State(state): State<Shared>) -> Json<Value> {
     let mut extensions = vec!["binary_tensor_data", "tandem_profile", "tandem_probe", "tandem_encoding"];
-    if state.upstream.is_some() {
-        extensions.push("tandem_upstream");
+    if state.cloud.is_some() {
+        // `tandem_upstream` is the old name of `tandem_cloud`, kept for older clients.
+        extensions.extend(["tandem_cloud", "tandem_upstream"]);
     }
     Json(json!({
         "name": "tandem-edge",
@@ -248,7 +282,7 @@ async fn profile(State(state): State<Shared>, ModelName(name): ModelName) -> Res
 async fn metrics(State(state): State<Shared>) -> Response {
     let caches: Vec<_> = state.models.values().map(|m| (m.name.clone(), m.exec.cache_stats())).collect();
     let text = state.metrics.render(&state.load.snapshot(), &caches);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// Refuses compressed bodies: the server reads tensors as sent.
@@ -259,19 +293,21 @@ fn check_content_encoding(headers: &HeaderMap) -> Result<(), EdgeError> {
     }
 }
 
+/// The declared `Content-Length`, if the client gave one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the whole body, refusing more than `limit` bytes (early, from Content-Length, when
 /// the client declares it).
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, EdgeError> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+async fn read_body(body: Body, declared: Option<u64>, limit: usize) -> Result<Bytes, EdgeError> {
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
     }
     // One buffer of the declared size: no second copy to join the pieces, which matters
-    // with many large requests queued. Capped, so that a client declaring a large body and
-    // sending nothing does not reserve memory; beyond the cap the buffer grows as data comes.
-    const UPFRONT_BYTES: u64 = 8 << 20;
-    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(UPFRONT_BYTES) as usize);
+    // with many large requests queued. Untouched capacity costs no memory, so a client
+    // declaring a large body and sending nothing reserves none.
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| EdgeError::bad(format!("reading the request body: {e}")))?;
@@ -283,6 +319,38 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
         }
     }
     Ok(buffer.freeze())
+}
+
+/// Reads an inference request's body: a binary one (with `Inference-Header-Content-Length`)
+/// up to the body limit, a JSON one up to the JSON limit and only once the JSON budget has
+/// room for it (its declared length, or the whole limit when undeclared), so that the JSON
+/// bodies held at once never exceed the JSON limit. The permit returned holds that room
+/// until the request is decoded.
+async fn read_infer_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), EdgeError> {
+    let declared = declared_length(headers);
+    if headers.contains_key(HEADER_CONTENT_LENGTH) {
+        return Ok((read_body(body, declared, state.body_limit_bytes).await?, None));
+    }
+    let limit = state.json_body_limit_bytes;
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(EdgeError::JsonTooLarge { limit_bytes: limit });
+    }
+    let room = declared.map_or(limit, |len| len as usize).max(1);
+    let permit = state
+        .json_budget
+        .clone()
+        .acquire_many_owned(u32::try_from(room).unwrap_or(u32::MAX))
+        .await
+        .map_err(|_| EdgeError::Internal("the JSON budget was closed".into()))?;
+    let bytes = read_body(body, declared, limit).await.map_err(|e| match e {
+        EdgeError::PayloadTooLarge { limit_bytes } => EdgeError::JsonTooLarge { limit_bytes },
+        other => other,
+    })?;
+    Ok((bytes, Some(permit)))
 }
 
 use tandem_model::util::ms_since;
@@ -358,40 +426,67 @@ async fn infer_model(
     check_content_encoding(&headers)?;
     let timeout_ms = state.request_timeout.as_millis() as u64;
     let deadline = tokio::time::Instant::now() + state.request_timeout;
-    let body = tokio::time::timeout_at(deadline, read_body(body, &headers, state.body_limit_bytes))
+    let (body, json_permit) = tokio::time::timeout_at(deadline, read_infer_body(state, &headers, body))
         .await
         .map_err(|_| EdgeError::RequestTimeout { timeout_ms })??;
     let received = body.len();
+    let received_body = Received { headers, body, json_permit };
     let (response, sent) =
-        tokio::time::timeout_at(deadline, compute_and_respond(state, served, headers, body, start))
+        tokio::time::timeout_at(deadline, compute_and_respond(state, served, received_body, start))
             .await
             .map_err(|_| EdgeError::Timeout { timeout_ms })??;
     state.metrics.bytes(received, sent);
     Ok(response)
 }
 
+/// A request body read, with what decoding it needs.
+struct Received {
+    headers: HeaderMap,
+    body: Bytes,
+    /// Room in the JSON budget, held until the body is decoded (JSON bodies only).
+    json_permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Decodes a request within its compute slot: the JSON part no larger than the JSON limit,
+/// the body and its room in the JSON budget given back as soon as the tensors are decoded.
+fn decode(received: Received, spec: &ModelSpec, json_limit: usize) -> Result<InferRequest, EdgeError> {
+    let Received { headers, body, json_permit } = received;
+    if let Some(json_len) = wire::header_len(&headers, body.len())? {
+        if json_len > json_limit {
+            return Err(EdgeError::JsonTooLarge { limit_bytes: json_limit });
+        }
+    }
+    let request = wire::decode_infer_request(&headers, &body, spec)?;
+    drop(body);
+    drop(json_permit);
+    Ok(request)
+}
+
 async fn compute_and_respond(
     state: &Shared,
     served: Arc<ServedModel>,
-    headers: HeaderMap,
-    body: Bytes,
+    received: Received,
     start: Instant,
 ) -> Result<(Response, usize), EdgeError> {
     let ticket = state.load.try_admit()?;
     let (slot, queue_ms) = state.load.slot(ticket).await;
-    let has_upstream = state.upstream.is_some();
+    let has_cloud = state.cloud.is_some();
+    let json_limit = state.json_body_limit_bytes;
     let job_model = served.clone();
+    // Decoding (JSON parsing included) and the model run hold the compute slot. A request
+    // that times out (504) keeps its slot until the run ends: a run cannot be interrupted,
+    // and the slot stands for a CPU that is still busy with it.
     let computed = run_blocking(state, move || {
         let _slot = slot;
-        let request = wire::decode_infer_request(&headers, &body, &job_model.spec)?;
-        if request.upstream_cut.is_some() && !has_upstream {
+        let request = decode(received, &job_model.spec, json_limit)?;
+        if request.cloud_cut.is_some() && !has_cloud {
             return Err(EdgeError::bad(
-                "parameter `tandem_upstream_cut` needs a server started with an upstream (--upstream URL)",
+                "parameter `tandem_cloud_cut` needs a server started with a cloud server (--cloud URL)",
             ));
         }
-        // Three tiers: up to the upstream cut. Otherwise up to the first cut where every
+        // Three tiers: up to the cloud cut. Otherwise up to the first cut where every
         // requested output exists: a request for an early exit stops there.
-        let until = match request.upstream_cut {
+        let until = match request.cloud_cut {
             Some(k) => k,
             None => job_model.spec.first_cut_producing(request.cut, &request.outputs),
         };
@@ -415,19 +510,25 @@ async fn compute_and_respond(
     parameters.insert(param::COMPUTE_MS.into(), compute_ms.into());
     parameters.insert(param::QUEUE_MS.into(), queue_ms.into());
     parameters.insert(param::PREPARE_MS.into(), prepare_ms.into());
-    let outputs = match (request.upstream_cut, &state.upstream) {
-        (Some(k), Some(upstream)) => {
-            let forwarded = upstream.forward(&served.name, &served.spec.hash, &outputs).await;
-            state.metrics.upstream(if forwarded.is_ok() { "ok" } else { "error" });
+    let outputs = match (request.cloud_cut, &state.cloud) {
+        (Some(k), Some(cloud)) => {
+            let forwarded = cloud.forward(&served.name, &served.spec.hash, &outputs).await;
+            state.metrics.cloud(if forwarded.is_ok() { "ok" } else { "error" });
             let forwarded = forwarded?;
-            parameters.insert(param::UPSTREAM_CUT.into(), k.into());
-            parameters.insert(param::UPSTREAM_MS.into(), forwarded.round_trip_ms.into());
+            parameters.insert(param::CLOUD_CUT.into(), k.into());
+            parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
             if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
-                parameters.insert(param::UPSTREAM_COMPUTE_MS.into(), ms.clone());
+                parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
+            }
+            // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
+            for (old, new) in param::RENAMED {
+                if let Some(value) = parameters.get(new).cloned() {
+                    parameters.insert(old.into(), value);
+                }
             }
             log::debug!(
-                "upstream url={} model={} cut={k} ms={:.2}",
-                upstream.url(),
+                "cloud url={} model={} cut={k} ms={:.2}",
+                cloud.url(),
                 served.name,
                 forwarded.round_trip_ms
             );
@@ -471,8 +572,7 @@ async fn probe_upload(
 ) -> Result<Json<Value>, EdgeError> {
     let start = Instant::now();
     let limit = state.body_limit_bytes;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&headers);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(EdgeError::PayloadTooLarge { limit_bytes: limit });
     }

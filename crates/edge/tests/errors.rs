@@ -176,10 +176,16 @@ async fn every_bad_request_is_a_clear_client_error() {
             "scale must be finite and positive",
         ),
         json_case(
-            "upstream without upstream",
+            "cloud cut without a cloud server",
+            json!({"parameters": {"tandem_cloud_cut": 5}, "inputs": [input_json(3072)]}),
+            StatusCode::BAD_REQUEST,
+            "needs a server started with a cloud server",
+        ),
+        json_case(
+            "cloud cut under its old name without a cloud server",
             json!({"parameters": {"tandem_upstream_cut": 5}, "inputs": [input_json(3072)]}),
             StatusCode::BAD_REQUEST,
-            "needs a server started with an upstream",
+            "`tandem_cloud_cut` needs a server started with a cloud server",
         ),
         Case {
             what: "binary size disagrees with the shape",

@@ -92,8 +92,11 @@ async fn json_tensors_in_and_out_match_exactly() {
         let got = NamedTensor::from_f32("logits", vec![1, 10], &values).expect("tensor");
         assert_exact(&[got], &want, &format!("JSON cut {cut}"));
     }
-    // Nested (not flattened) data is accepted too, and one output may be asked as binary.
-    let nested: Vec<Vec<f32>> = input[0].to_f32().unwrap().chunks(32).map(<[f32]>::to_vec).collect();
+    // Data nested as the shape (not flattened) is accepted too, and one output may be asked
+    // as binary.
+    let rows: Vec<Vec<f32>> = input[0].to_f32().unwrap().chunks(32).map(<[f32]>::to_vec).collect();
+    let planes: Vec<Vec<Vec<f32>>> = rows.chunks(32).map(<[Vec<f32>]>::to_vec).collect();
+    let nested = vec![planes];
     let request = json!({
         "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": nested}],
         "outputs": [{"name": "logits", "parameters": {"binary_data": true}}],
@@ -102,6 +105,15 @@ async fn json_tensors_in_and_out_match_exactly() {
     let want = local.run_full(&input).expect("whole");
     assert_exact(&reply.decode().outputs, &want, "nested JSON in, binary out");
     assert!(reply.headers.get("inference-header-content-length").is_some());
+    // The same values nested as [96][32] do not follow the shape: refused, not reshaped.
+    let request = json!({
+        "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": rows}],
+    });
+    let reply =
+        client.post(format!("{}/v2/models/tiny_resnet/infer", edge.url())).json(&request).send().await;
+    let reply = reply.expect("reply");
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    assert!(reply.text().await.unwrap().contains("nesting of `data`"));
 }
 
 #[tokio::test]

@@ -245,7 +245,8 @@ async fn metrics_count_what_happened() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let reply = send(client.get(format!("{}/metrics", edge.url())).bearer_auth("m")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    // OpenMetrics text, which Prometheus scrapes natively.
+    assert!(reply.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
     for line in [
         "tandem_edge_infer_requests_total{model=\"tiny_resnet\",status=\"200\"} 3",
@@ -329,16 +330,20 @@ async fn profile_measures_every_cut_in_the_background() {
 #[tokio::test]
 async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     let cloud = start(builder(&["tiny_resnet"]).token("cloud-token")).await;
-    let edge = start(builder(&["tiny_resnet"]).upstream(cloud.url()).upstream_token("cloud-token")).await;
+    let edge = start(builder(&["tiny_resnet"]).cloud(cloud.url()).cloud_token("cloud-token")).await;
     let client = client();
     let local = local("tiny_resnet");
     let input = input("tiny_resnet");
     let meta = send(client.get(format!("{}/v2", edge.url()))).await.json();
-    assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"));
+    assert!(meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_cloud"));
+    assert!(
+        meta["extensions"].as_array().unwrap().iter().any(|e| e == "tandem_upstream"),
+        "the old name stays"
+    );
     for (cut, upstream_cut) in [(0, 11), (3, 11), (11, 22), (3, local.model().last_cut())] {
         let crossing = local.run_before(cut, &input).expect("before");
         let want = local.run_after(cut, &crossing).expect("after");
-        let options = RequestOptions { upstream_cut: Some(upstream_cut), ..hashed("tiny_resnet") };
+        let options = RequestOptions { cloud_cut: Some(upstream_cut), ..hashed("tiny_resnet") };
         let reply = infer_binary(
             &client,
             &edge,
@@ -351,9 +356,12 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
         let got = reply.decode();
         assert_exact(&got.outputs, &want, &format!("{cut} -> {upstream_cut} -> cloud"));
         assert_eq!(got.parameters[param::CUT], cut);
-        assert_eq!(got.parameters[param::UPSTREAM_CUT], upstream_cut);
-        assert!(got.parameters[param::UPSTREAM_MS].as_f64().unwrap() > 0.0);
-        assert!(got.parameters[param::UPSTREAM_COMPUTE_MS].as_f64().is_some());
+        assert_eq!(got.parameters[param::CLOUD_CUT], upstream_cut);
+        assert!(got.parameters[param::CLOUD_MS].as_f64().unwrap() > 0.0);
+        // the old names, for scripts written before ADR 0006
+        assert_eq!(got.parameters[param::UPSTREAM_MS], got.parameters[param::CLOUD_MS]);
+        assert_eq!(got.parameters[param::UPSTREAM_CUT], got.parameters[param::CLOUD_CUT]);
+        assert!(got.parameters[param::CLOUD_COMPUTE_MS].as_f64().is_some());
     }
     // The cloud really ran the rest: it counted four requests.
     let metrics = send(client.get(format!("{}/metrics", cloud.url())).bearer_auth("cloud-token")).await;
@@ -367,7 +375,7 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
     let cloud_url = cloud.url();
     cloud.shutdown().await.expect("cloud stops");
     let crossing = local.run_before(3, &input).expect("before");
-    let options = RequestOptions { upstream_cut: Some(11), ..hashed("tiny_resnet") };
+    let options = RequestOptions { cloud_cut: Some(11), ..hashed("tiny_resnet") };
     let reply =
         infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
             .await;
@@ -376,7 +384,7 @@ async fn three_tiers_run_the_middle_here_and_the_rest_upstream() {
 
     // A cloud with the wrong token: its 401 is reported.
     let cloud = start(builder(&["tiny_resnet"]).token("other")).await;
-    let edge = start(builder(&["tiny_resnet"]).upstream(cloud.url()).upstream_token("cloud-token")).await;
+    let edge = start(builder(&["tiny_resnet"]).cloud(cloud.url()).cloud_token("cloud-token")).await;
     let reply =
         infer_binary(&client, &edge, "tiny_resnet", &encode_all(&crossing, Encoding::Fp32), &options, None)
             .await;

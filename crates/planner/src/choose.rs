@@ -1,8 +1,10 @@
 //! The choice among the candidates: the objective's order, the deadline, and the
-//! constraints (forced cuts, offloadable cuts, usable encodings), with an [`Adjustment`] for
+//! constraints (forced cuts and encoding, offloadable cuts, usable encodings), with an [`Adjustment`] for
 //! every departure from the planner's own choice.
 
 use std::cmp::Ordering;
+
+use tandem_model::encoding::Encoding;
 
 use crate::constraints::Adjustment;
 use crate::cost::{Candidate, Prepared};
@@ -63,18 +65,25 @@ fn choose(
 pub(crate) fn decide(input: &PlanInput, prep: &Prepared, candidates: &[Candidate]) -> Decision {
     let deadline = input.policy.deadline_ms;
     let constraints = &input.constraints;
-    let (free, _) = choose(candidates, deadline, |_| true).expect("the local plan is always valid");
+    // the planner's own choices never use an encoding the policy rules out
+    let allowed = |c: &Candidate| !(c.offloads && Some(c.encoding) == prep.forced_only);
+    let (free, _) = choose(candidates, deadline, allowed).expect("the local plan is always valid");
     let (own, own_deadline_met) =
-        choose(candidates, deadline, |c| c.fits).expect("the local plan always fits");
+        choose(candidates, deadline, |c| c.fits && allowed(c)).expect("the local plan always fits");
     let mut adjustments = vec![];
     let (forced_cut, forced_cloud_cut) = admissible_forcing(input, prep, &mut adjustments);
+    let forced_encoding = admissible_encoding(input, &mut adjustments);
     let mut decision =
         Decision { chosen: own, deadline_met: own_deadline_met, forced: false, adjustments: vec![] };
-    if forced_cut.is_some() || forced_cloud_cut.is_some() {
+    if forced_cut.is_some() || forced_cloud_cut.is_some() || forced_encoding.is_some() {
+        // a cut where nothing crossing is float32 only has float32 candidates
+        let encoded = |c: &Candidate, e: Encoding| c.encoding == e || prep.float_bytes[c.cut] == 0;
         let matches = |c: &Candidate| {
             c.fits
                 && forced_cut.is_none_or(|f| if c.offloads { c.cut == f } else { f >= c.cut })
                 && forced_cloud_cut.is_none_or(|c2| c.cloud_cut == Some(c2))
+                && forced_encoding.is_none_or(|e| !c.offloads || encoded(c, e))
+                && (forced_encoding.is_some() || allowed(c))
         };
         match choose(candidates, deadline, matches) {
             Some((chosen, deadline_met)) => {
@@ -86,11 +95,15 @@ pub(crate) fn decide(input: &PlanInput, prep: &Prepared, candidates: &[Candidate
                     let planner_choice = own.cloud_cut.filter(|_| own.offloads);
                     adjustments.push(Adjustment::ForcedCloudCut { cloud_cut, planner_choice });
                 }
+                if let Some(encoding) = forced_encoding.filter(|e| chosen.offloads && chosen.encoding == *e) {
+                    adjustments.push(Adjustment::ForcedEncoding { encoding, planner_choice: own.encoding });
+                }
             }
             None => {
-                let (cut, cloud) = match forced_cut {
-                    Some(f) => (f, false),
-                    None => (forced_cloud_cut.unwrap_or_default(), true),
+                let (cut, cloud) = match (forced_cut, forced_cloud_cut) {
+                    (Some(f), _) => (f, false),
+                    (None, Some(c2)) => (c2, true),
+                    (None, None) => (own.cut, false),
                 };
                 let reason = "no usable option there (encodings, cloud link)".to_string();
                 adjustments.push(Adjustment::ForcedCutRefused { cut, cloud, reason });
@@ -112,6 +125,18 @@ pub(crate) fn decide(input: &PlanInput, prep: &Prepared, candidates: &[Candidate
     }
     decision.adjustments = adjustments;
     decision
+}
+
+/// The forced encoding, unless the edge or the transport cannot take it (then reported).
+fn admissible_encoding(input: &PlanInput, adjustments: &mut Vec<Adjustment>) -> Option<Encoding> {
+    let encoding = input.constraints.forced_encoding?;
+    match input.constraints.unusable(encoding) {
+        Some(reason) => {
+            adjustments.push(Adjustment::ForcedEncodingRefused { encoding, reason: reason.to_string() });
+            None
+        }
+        None => Some(encoding),
+    }
 }
 
 /// The forced cut and cloud cut that may be honoured; each refused one is reported.

@@ -21,6 +21,10 @@ pub struct Constraints {
     pub forced_cut: Option<usize>,
     /// With a cloud tier: the edge stops at this cut and the cloud takes over.
     pub forced_cloud_cut: Option<usize>,
+    /// Send the crossing tensors in this encoding when the plan offloads, even one the
+    /// policy's accuracy budget rules out (its accuracy drop is then taken from the model's
+    /// metadata, or counted as none when unknown). Refused, and reported, when unusable.
+    pub forced_encoding: Option<Encoding>,
     /// The cuts the edge can take a request at (a plain OIP edge serves only the exported
     /// cuts); `None`: any.
     pub offloadable_cuts: Option<Vec<usize>>,
@@ -102,6 +106,20 @@ pub enum Adjustment {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The encoding was forced by the caller; the planner would have chosen `planner_choice`.
+    ForcedEncoding {
+        /// The forced encoding.
+        encoding: Encoding,
+        /// The planner's own choice.
+        planner_choice: Encoding,
+    },
+    /// A forced encoding the edge or the transport cannot take: refused.
+    ForcedEncodingRefused {
+        /// The forced encoding.
+        encoding: Encoding,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A forced cut or cloud cut that could not be honoured for another reason (offloading
     /// is blocked, no cloud tier, no usable encoding there).
     ForcedCutRefused {
@@ -137,6 +155,12 @@ impl fmt::Display for Adjustment {
             }
             Adjustment::EncodingUnusable { encoding, reason } => {
                 write!(f, "the planner preferred {encoding}, which cannot be used: {reason}")
+            }
+            Adjustment::ForcedEncoding { encoding, planner_choice } => {
+                write!(f, "forced encoding {encoding} (the planner chose {planner_choice})")
+            }
+            Adjustment::ForcedEncodingRefused { encoding, reason } => {
+                write!(f, "forced encoding {encoding} refused: {reason}")
             }
             Adjustment::ForcedCutRefused { cut, cloud, reason } => {
                 let what = if *cloud { "cloud cut" } else { "cut" };

@@ -27,6 +27,9 @@ pub(crate) struct Prepared<'a> {
     pub blocked: Option<String>,
     /// The encodings the crossing tensors may use, with their accuracy drop.
     pub encodings: Vec<(Encoding, f64)>,
+    /// A forced encoding the policy does not allow: among `encodings` for the forced choice
+    /// only, never the planner's own.
+    pub forced_only: Option<Encoding>,
 }
 
 /// One exit the planner may choose.
@@ -81,14 +84,9 @@ pub(crate) fn prepare<'a>(input: &PlanInput<'a>) -> Result<Prepared<'a>, PlanErr
         }
     }
     let exits = exits(input, checked.last)?;
-    Ok(Prepared {
-        checked,
-        float_bytes,
-        other_bytes,
-        exits,
-        blocked: blocked(input),
-        encodings: encodings(input),
-    })
+    let mut encodings = encodings(input);
+    let forced_only = forced_only(input, &mut encodings);
+    Ok(Prepared { checked, float_bytes, other_bytes, exits, blocked: blocked(input), encodings, forced_only })
 }
 
 /// The exits the planner may choose: every declared exit with a deadline, else the most
@@ -166,6 +164,21 @@ fn encodings(input: &PlanInput) -> Vec<(Encoding, f64)> {
         encodings.insert(0, (Encoding::Fp32, 0.0));
     }
     encodings
+}
+
+/// Adds a usable forced encoding the policy does not allow to `encodings`, and returns it.
+fn forced_only(input: &PlanInput, encodings: &mut Vec<(Encoding, f64)>) -> Option<Encoding> {
+    let forced = input.constraints.forced_encoding?;
+    if encodings.iter().any(|(e, _)| *e == forced) || input.constraints.unusable(forced).is_some() {
+        return None;
+    }
+    let drop = if forced == Encoding::Fp32 {
+        0.0
+    } else {
+        input.meta.and_then(|m| m.accuracy_drop(forced)).unwrap_or(0.0)
+    };
+    encodings.push((forced, drop));
+    Some(forced)
 }
 
 /// The wait before a server starts on a request: its recent queue wait, plus, when every slot

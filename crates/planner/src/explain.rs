@@ -45,7 +45,9 @@ pub(crate) fn plan(
 fn table(prep: &Prepared, scorer: &Scorer, two_tier: &[Candidate], chosen: &Candidate) -> Vec<CutCost> {
     let exit = &prep.exits[chosen.exit];
     let mut best_at: Vec<Option<&Candidate>> = vec![None; exit.ready_cut + 1];
-    for x in two_tier.iter().filter(|x| x.exit == chosen.exit && x.fits) {
+    // an encoding only the caller's forcing admits appears only when it was chosen
+    let shown = |x: &Candidate| prep.forced_only.is_none_or(|f| x.encoding != f || chosen.encoding == f);
+    for x in two_tier.iter().filter(|x| x.exit == chosen.exit && x.fits && shown(x)) {
         let slot = &mut best_at[x.cut];
         if slot.is_none_or(|b| better(x, b).is_lt()) {
             *slot = Some(x);

@@ -755,6 +755,67 @@ fn an_unusable_encoding_is_never_chosen_and_is_reported() {
     assert!(plan.offloads() && plan.encoding == Encoding::Fp32, "{plan:#?}");
 }
 
+#[test]
+fn a_forced_encoding_is_sent_when_offloading_and_refused_when_unusable() {
+    let (model, meta) = branchynet();
+    let cuts = model.cuts();
+    let dev = DeviceProfile::estimate(model.hash(), "test", cuts, 300.0, ThermalState::Nominal);
+    let edge = dev.scaled_edge_profile(cuts, 20.0);
+    let link = LinkEstimate::fixed(0.5, 2.0, 20.0);
+    let platform = wifi();
+    let energy = EnergyModel::default();
+    let plan_with = |policy: &Policy, constraints: Constraints| {
+        planner::plan(&PlanInput {
+            cuts,
+            device: &dev,
+            edge: Some(&edge),
+            cloud: None,
+            link: &link,
+            platform: &platform,
+            energy: &energy,
+            policy,
+            meta: Some(&meta),
+            constraints,
+        })
+        .expect("plans")
+    };
+    let forced = |e: Encoding| Constraints { forced_encoding: Some(e), ..Constraints::none() };
+    let own = plan_with(&Policy::latency(), Constraints::none());
+    assert!(own.offloads() && own.encoding == Encoding::Int8, "{own:#?}");
+
+    let plan = plan_with(&Policy::latency(), forced(Encoding::Fp16));
+    assert!(plan.offloads() && plan.encoding == Encoding::Fp16, "{plan:#?}");
+    assert_eq!(
+        plan.adjustments,
+        vec![Adjustment::ForcedEncoding { encoding: Encoding::Fp16, planner_choice: Encoding::Int8 }]
+    );
+    // the plan's predictions are those of what is sent: float16 is twice the bytes of int8
+    assert!(plan.predicted.bytes_up > own.predicted.bytes_up, "{plan:#?}");
+
+    // a forced encoding the policy rules out is still sent, and the planner's own choice
+    // never uses it
+    let no_fp16 = Policy { encodings: vec![Encoding::Fp32, Encoding::Int8], ..Policy::latency() };
+    let plan = plan_with(&no_fp16, forced(Encoding::Fp16));
+    assert!(plan.offloads() && plan.encoding == Encoding::Fp16, "{plan:#?}");
+    let plan = plan_with(&no_fp16, Constraints::none());
+    assert!(plan.table.iter().all(|r| r.encoding != Encoding::Fp16), "{:?}", plan.table);
+
+    // an encoding the edge cannot take: refused and reported, float32 is sent
+    let plain = forced(Encoding::Int8)
+        .without_encoding(Encoding::Int8, "a plain OIP edge takes float32 only")
+        .without_encoding(Encoding::Fp16, "a plain OIP edge takes float32 only");
+    let plan = plan_with(&Policy::latency(), plain);
+    assert!(plan.offloads() && plan.encoding == Encoding::Fp32, "{plan:#?}");
+    assert!(
+        plan.adjustments.contains(&Adjustment::ForcedEncodingRefused {
+            encoding: Encoding::Int8,
+            reason: "a plain OIP edge takes float32 only".into()
+        }),
+        "{:?}",
+        plan.adjustments
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 

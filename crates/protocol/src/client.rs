@@ -69,8 +69,8 @@ pub fn encode_request(
     if let Some(h) = &options.model_hash {
         parameters.insert(param::MODEL_HASH.into(), h.clone().into());
     }
-    if let Some(k) = options.upstream_cut {
-        parameters.insert(param::UPSTREAM_CUT.into(), k.into());
+    if let Some(k) = options.cloud_cut {
+        parameters.insert(param::CLOUD_CUT.into(), k.into());
     }
     if options.binary_outputs {
         parameters.insert(param::BINARY_DATA_OUTPUT.into(), true.into());

@@ -229,7 +229,7 @@ impl Transport for TandemClient {
         let options = RequestOptions {
             id: Some(id.to_string()),
             model_hash: Some(self.model_hash.clone()),
-            upstream_cut: None,
+            cloud_cut: None,
             binary_outputs: true,
         };
         let outputs: Vec<RequestedOutput> =

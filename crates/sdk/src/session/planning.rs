@@ -3,7 +3,6 @@
 
 use super::pipeline::Request;
 use super::{Inner, SessionError};
-use crate::encoding::Encoding;
 use crate::planner::{self, Adjustment, Constraints, EdgeProfile, Plan, PlanError, PlanInput};
 use crate::report::FallbackReason;
 use crate::Error;
@@ -79,6 +78,7 @@ impl Inner {
             constraints.unusable_encodings = caps.unusable_encodings;
         }
         constraints.forced_cut = req.options.cut.filter(|_| overrides);
+        constraints.forced_encoding = req.options.encoding.filter(|_| overrides);
         let input = PlanInput {
             cuts: self.model.cuts(),
             device: &req.device,
@@ -91,11 +91,7 @@ impl Inner {
             meta: self.meta.as_ref(),
             constraints,
         };
-        let mut plan = planner::plan(&input)?;
-        if overrides {
-            force_encoding(&mut plan, req.options.encoding);
-        }
-        Ok(plan)
+        planner::plan(&input)
     }
 
     /// Where the plan's outputs come from.
@@ -132,15 +128,5 @@ impl Inner {
             }));
         }
         Ok(kept)
-    }
-}
-
-/// The caller's forced encoding of an offloading plan. The one override the session still
-/// applies itself: the planner's `Constraints` have no forced encoding, and a forced encoding
-/// bypasses the policy's accuracy limits (a model without metadata allows float32 only).
-/// The transport still refuses what the edge cannot decode, with a decision in the report.
-fn force_encoding(plan: &mut Plan, encoding: Option<Encoding>) {
-    if let Some(encoding) = encoding.filter(|_| plan.offloads()) {
-        plan.encoding = encoding;
     }
 }

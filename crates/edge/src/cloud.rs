@@ -1,5 +1,5 @@
 //! Three tiers: forwarding the tensors crossing a later cut to another Tandem server (the
-//! cloud) with the same protocol, and reading back its outputs.
+//! cloud tier) with the same protocol, and reading back its outputs.
 
 use std::time::Instant;
 
@@ -9,56 +9,58 @@ use tandem_model::NamedTensor;
 use crate::error::EdgeError;
 use tandem_protocol::wire::{self, InferResponse, RequestOptions, HEADER_CONTENT_LENGTH};
 
-/// The upstream server and the client that talks to it.
-pub(crate) struct Upstream {
+/// The cloud server and the client that talks to it.
+pub(crate) struct Cloud {
     url: String,
     token: Option<String>,
     client: reqwest::Client,
 }
 
-/// What came back from upstream.
+/// What came back from the cloud server.
 pub(crate) struct Forwarded {
     pub response: InferResponse,
     /// Round trip, in milliseconds.
     pub round_trip_ms: f64,
 }
 
-impl Upstream {
+impl Cloud {
     /// A client for the server at `url` (`http://` or `https://`, no path), trusting the
     /// system's web PKI roots plus `root_cert_pem` if given.
     pub(crate) fn new(
         url: &str,
         token: Option<String>,
         root_cert_pem: Option<&[u8]>,
-    ) -> Result<Upstream, EdgeError> {
+    ) -> Result<Cloud, EdgeError> {
         let url = url.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(EdgeError::Config(format!("upstream `{url}` must start with http:// or https://")));
+            return Err(EdgeError::Config(format!(
+                "cloud server `{url}` must start with http:// or https://"
+            )));
         }
         let mut builder = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(60));
         if let Some(pem) = root_cert_pem {
             let cert = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| EdgeError::Config(format!("upstream root certificate: {e}")))?;
+                .map_err(|e| EdgeError::Config(format!("cloud CA certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
-        let client = builder.build().map_err(|e| EdgeError::Config(format!("upstream client: {e}")))?;
-        Ok(Upstream { url, token, client })
+        let client = builder.build().map_err(|e| EdgeError::Config(format!("cloud client: {e}")))?;
+        Ok(Cloud { url, token, client })
     }
 
-    /// The upstream server's base URL.
+    /// The cloud server's base URL.
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Sends the tensors crossing `cut` of `model` (float32, binary) and returns the model
-    /// outputs the upstream server computed.
+    /// outputs the cloud server computed.
     pub(crate) async fn forward(
         &self,
         model: &str,
         model_hash: &str,
         crossing: &[NamedTensor],
     ) -> Result<Forwarded, EdgeError> {
-        let failed = |reason: String| EdgeError::Upstream { url: self.url.clone(), reason };
+        let failed = |reason: String| EdgeError::Cloud { url: self.url.clone(), reason };
         let inputs =
             crossing.iter().map(|t| encoding::encode(t, Encoding::Fp32)).collect::<Result<Vec<_>, _>>()?;
         let options = RequestOptions {
@@ -84,8 +86,9 @@ impl Upstream {
         let header_len = response
             .headers()
             .get(HEADER_CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+            .map(|v| wire::parse_byte_count(v.as_bytes()))
+            .map(|len| len.ok_or_else(|| failed("bad Inference-Header-Content-Length".into())))
+            .transpose()?;
         let bytes = response.bytes().await.map_err(|e| failed(format!("reading the response: {e}")))?;
         let round_trip_ms = start.elapsed().as_secs_f64() * 1e3;
         if !status.is_success() {
