@@ -11,7 +11,8 @@ use std::process::Command;
 /// Android library and of the sample app on the desktop JVM (Maven), a syntax check of every
 /// Swift file (tree-sitter-swift; Swift cannot be compiled on Linux), the official Python
 /// Triton client against the edge server, and the scale-out tests (export under ONNX Runtime,
-/// KServe's Python server, the edge's ONNX Runtime engine). Python tools live in one venv
+/// KServe's Python server, the edge's ONNX Runtime engine), and a bounded run of the request
+/// decoder's fuzzer (nightly and cargo-fuzz, skipped without nightly). Python tools live in one venv
 /// (`TANDEM_VENV`). `TANDEM_RUST_ONLY=1` stops after cargo test.
 pub fn run_all() -> Result<()> {
     let start = Instant::now();
@@ -38,6 +39,8 @@ pub fn run_all() -> Result<()> {
     run(Command::new("bash").arg(Path::new("scripts/test-python.sh")))?;
     stage(start, "Scale-out: export, KServe, ONNX Runtime engine (scripts/test-scaleout.sh)");
     run(Command::new("bash").arg(Path::new("scripts/test-scaleout.sh")))?;
+    stage(start, "Fuzz: the request decoder, corpus replay then 60 s (scripts/fuzz.sh)");
+    run(Command::new("bash").args(["scripts/fuzz.sh", "60"]))?;
     stage(start, "all tests passed");
     Ok(())
 }
