@@ -2,6 +2,7 @@
 //! the per-cut cost table; and `tandem profile --save`: the device profile it reads.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -11,8 +12,8 @@ use tandem_sdk::encoding::Encoding;
 use tandem_sdk::energy::{EnergyModel, TailCharge};
 use tandem_sdk::planner::{self, Constraints, CutCost, Plan};
 use tandem_sdk::{
-    check, EdgeProfile, Executor, LinkEstimate, ModelMeta, NetworkKind, Objective, PlanInput, PlatformState,
-    Policy, ThermalState,
+    check, Cut, EdgeProfile, Executor, LinkEstimate, Model, ModelMeta, NamedTensor, NetworkKind, Objective,
+    PlanInput, PlatformState, Policy, ThermalState,
 };
 
 /// `tandem plan`: see `docs/PLANNER.md`.
@@ -130,60 +131,10 @@ struct PlanOutput<'a> {
 pub fn run(args: PlanArgs) -> Result<()> {
     let (model, inputs) = args.model.load_with_input()?;
     let cuts = model.cuts();
-    let device_name = devprofile::device_name();
-    let (device, device_source) = match &args.device_profile {
-        Some(path) => {
-            let p = DeviceProfile::load(path)?;
-            if p.model_hash != model.hash() {
-                bail!("{}: the device profile is for another model file", path.display());
-            }
-            p.validate(cuts.len()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let what = if p.measured { "measured" } else { "estimated" };
-            (p, format!("{} ({what})", path.display()))
-        }
-        None => {
-            let exec = Executor::new(model.clone());
-            let p = DeviceProfile::estimate_by_running(&exec, &inputs, 3, &device_name, args.thermal)?;
-            let full = p.before_ms.last().copied().unwrap_or(0.0);
-            (
-                p,
-                format!(
-                    "estimated: one whole run on this machine ({full:.2} ms) spread by multiply-accumulates"
-                ),
-            )
-        }
-    };
-    let (edge, edge_source) = match &args.edge_profile {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let e: EdgeProfile = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not an edge profile", path.display()))?;
-            (e, path.display().to_string())
-        }
-        None => {
-            if !(args.edge_speedup.is_finite() && args.edge_speedup > 0.0) {
-                bail!("--edge-speedup must be positive");
-            }
-            (
-                device.scaled_edge_profile(cuts, args.edge_speedup),
-                format!("the device profile / {}", args.edge_speedup),
-            )
-        }
-    };
+    let (device, device_source) = device_profile(&args, &model, &inputs)?;
+    let (edge, edge_source) = edge_profile(&args, &device, cuts)?;
     let meta = ModelMeta::load_beside(model.path())?;
-    let mut energy = match &args.energy_model {
-        Some(path) => serde_json::from_str(
-            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{}: not an energy model", path.display()))?,
-        None => EnergyModel::default(),
-    };
-    if args.no_tail {
-        energy.tail = TailCharge::None;
-    } else if let Some(interval_ms) = args.tail_interval_ms {
-        energy.tail = TailCharge::Interval { interval_ms };
-    }
+    let energy = energy_model(&args)?;
     let link =
         LinkEstimate::fixed(args.uplink_mbps, args.downlink_mbps.unwrap_or(args.uplink_mbps), args.rtt_ms);
     let platform = PlatformState {
@@ -246,6 +197,71 @@ pub fn run(args: PlanArgs) -> Result<()> {
         "link: {} up {:.2} Mbps, down {:.2} Mbps, rtt {:.1} ms",
         args.network, link.uplink_mbps, link.downlink_mbps, link.rtt_ms
     );
+    print_plan(&plan);
+    Ok(())
+}
+
+/// The phone's profile, from `--device-profile` or estimated by running the model here, and
+/// where it came from.
+fn device_profile(
+    args: &PlanArgs,
+    model: &Arc<Model>,
+    inputs: &[NamedTensor],
+) -> Result<(DeviceProfile, String)> {
+    let cuts = model.cuts();
+    if let Some(path) = &args.device_profile {
+        let p = DeviceProfile::load(path)?;
+        if p.model_hash != model.hash() {
+            bail!("{}: the device profile is for another model file", path.display());
+        }
+        p.validate(cuts.len()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let what = if p.measured { "measured" } else { "estimated" };
+        return Ok((p, format!("{} ({what})", path.display())));
+    }
+    let exec = Executor::new(model.clone());
+    let device_name = devprofile::device_name();
+    let p = DeviceProfile::estimate_by_running(&exec, inputs, 3, &device_name, args.thermal)?;
+    let full = p.before_ms.last().copied().unwrap_or(0.0);
+    Ok((p, format!("estimated: one whole run on this machine ({full:.2} ms) spread by multiply-accumulates")))
+}
+
+/// The edge's profile, from `--edge-profile` or the phone's scaled by `--edge-speedup`, and
+/// where it came from.
+fn edge_profile(args: &PlanArgs, device: &DeviceProfile, cuts: &[Cut]) -> Result<(EdgeProfile, String)> {
+    if let Some(path) = &args.edge_profile {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let e: EdgeProfile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not an edge profile", path.display()))?;
+        return Ok((e, path.display().to_string()));
+    }
+    if !(args.edge_speedup.is_finite() && args.edge_speedup > 0.0) {
+        bail!("--edge-speedup must be positive");
+    }
+    Ok((
+        device.scaled_edge_profile(cuts, args.edge_speedup),
+        format!("the device profile / {}", args.edge_speedup),
+    ))
+}
+
+/// The energy model of `--energy-model` (or the default), with the tail flags applied.
+fn energy_model(args: &PlanArgs) -> Result<EnergyModel> {
+    let mut energy = match &args.energy_model {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: not an energy model", path.display()))?,
+        None => EnergyModel::default(),
+    };
+    if args.no_tail {
+        energy.tail = TailCharge::None;
+    } else if let Some(interval_ms) = args.tail_interval_ms {
+        energy.tail = TailCharge::Interval { interval_ms };
+    }
+    Ok(energy)
+}
+
+/// The per-cut table (`<` the chosen cut, `x` a cut the edge cannot take) and the plan.
+fn print_plan(plan: &Plan) {
     println!();
     println!(
         "{:>4} {:>5} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
@@ -284,7 +300,6 @@ pub fn run(args: PlanArgs) -> Result<()> {
         plan.accuracy.map(|a| format!(", accuracy {:.2}%", a * 100.0)).unwrap_or_default()
     );
     println!("why:  {}", plan.reason);
-    Ok(())
 }
 
 /// `tandem profile --save/--save-edge`: writes the device profile (the part before each cut,

@@ -177,40 +177,12 @@ impl SessionBuilder {
         planner::plan(&dry)
             .map_err(|e| SessionError::Config { reason: format!("the policy or metadata: {e}") })?;
 
+        let timeout = Duration::from_millis(config.connect_timeout_ms);
         let edge = match &self.edge {
             None => None,
-            Some(endpoint) => {
-                let timeout = Duration::from_millis(config.connect_timeout_ms);
-                let transport: Arc<dyn Transport> = match self.plain.clone() {
-                    Some(target) => Arc::new(
-                        PlainClient::new(endpoint, target, &model, timeout)
-                            .map_err(|reason| SessionError::Config { reason })?,
-                    ),
-                    None => Arc::new(
-                        TandemClient::new(endpoint, &model, timeout)
-                            .map_err(|reason| SessionError::Config { reason })?,
-                    ),
-                };
-                Some(EdgeLink::new(transport))
-            }
+            Some(endpoint) => Some(edge_link(endpoint, self.plain.clone(), &model, timeout)?),
         };
-
-        let (runtime, handle) = match self.runtime {
-            Some(h) => (None, h),
-            None => {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(config.worker_threads.max(1))
-                    .max_blocking_threads(16)
-                    .thread_name("tandem-session")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| SessionError::Config {
-                        reason: format!("starting the async runtime: {e}"),
-                    })?;
-                let handle = rt.handle().clone();
-                (Some(Arc::new(OwnedRuntime(Some(rt)))), handle)
-            }
-        };
+        let (runtime, handle) = runtime(self.runtime, config.worker_threads)?;
         let (reports, _) = broadcast::channel(config.reports_capacity.max(1));
         let inner = Arc::new(Inner {
             estimator: Mutex::new(NetworkEstimator::new(config.estimator.clone())),
@@ -252,6 +224,44 @@ impl SessionBuilder {
         );
         Ok(Session { inner, _runtime: runtime })
     }
+}
+
+/// The link to the edge: the transport for a plain OIP server (`plain`) or a Tandem edge.
+fn edge_link(
+    endpoint: &EdgeEndpoint,
+    plain: Option<PlainOip>,
+    model: &Model,
+    timeout: Duration,
+) -> Result<EdgeLink, SessionError> {
+    let transport: Arc<dyn Transport> = match plain {
+        Some(target) => Arc::new(
+            PlainClient::new(endpoint, target, model, timeout)
+                .map_err(|reason| SessionError::Config { reason })?,
+        ),
+        None => Arc::new(
+            TandemClient::new(endpoint, model, timeout).map_err(|reason| SessionError::Config { reason })?,
+        ),
+    };
+    Ok(EdgeLink::new(transport))
+}
+
+/// The caller's runtime, or one the session owns with `worker_threads` workers.
+fn runtime(
+    given: Option<tokio::runtime::Handle>,
+    worker_threads: usize,
+) -> Result<(Option<Arc<OwnedRuntime>>, tokio::runtime::Handle), SessionError> {
+    if let Some(handle) = given {
+        return Ok((None, handle));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads.max(1))
+        .max_blocking_threads(16)
+        .thread_name("tandem-session")
+        .enable_all()
+        .build()
+        .map_err(|e| SessionError::Config { reason: format!("starting the async runtime: {e}") })?;
+    let handle = rt.handle().clone();
+    Ok((Some(Arc::new(OwnedRuntime(Some(rt)))), handle))
 }
 
 fn check_policy(policy: &Policy) -> Result<(), SessionError> {
