@@ -96,6 +96,13 @@ pub struct Report {
     pub uplink_mbps: f64,
     /// Estimated round trip the plan used, ms.
     pub rtt_ms: f64,
+    /// Three tiers: the cut where the cloud took over (`None` with two tiers, or when the
+    /// cloud failed and the edge finished).
+    pub cloud_cut: Option<usize>,
+    /// Three tiers: the edge's round trip to the cloud, ms.
+    pub cloud_ms: Option<f64>,
+    /// Three tiers: why the edge finished the request itself instead of the cloud.
+    pub cloud_fallback_reason: Option<String>,
     /// One line for logs and overlays, e.g.
     /// `cut 37 (after layer2) via Wi-Fi: 41 ms, 112 KB up, 18 mJ`.
     pub summary: String,
@@ -157,6 +164,9 @@ impl From<&tc::Report> for Report {
             deadline_met: r.deadline_met,
             uplink_mbps: r.link.uplink_mbps,
             rtt_ms: r.link.rtt_ms,
+            cloud_cut: r.cloud_cut,
+            cloud_ms: r.cloud_ms,
+            cloud_fallback_reason: r.cloud_fallback_reason.clone(),
             summary: r.summary(),
         }
     }

@@ -219,12 +219,10 @@ fn offloads_to_a_real_edge_and_the_signals_change_the_plan() {
     rt.block_on(edge.shutdown()).expect("edge stops");
     // the edge is gone: requests still succeed, on the phone
     let after = rt
-        .block_on(
-            client.infer_with(
-                vec![input()],
-                InferOptions { cut: Some(mid), deadline_ms: None, encoding: None },
-            ),
-        )
+        .block_on(client.infer_with(
+            vec![input()],
+            InferOptions { cut: Some(mid), deadline_ms: None, encoding: None, cloud_cut: None },
+        ))
         .expect("runs locally");
     assert!(!after.report.offloaded);
     assert!(after.report.fallback_reason.is_some(), "{:?}", after.report);

@@ -38,6 +38,12 @@ pub struct EdgeArgs {
     /// Extra CA certificate (PEM) to trust for an https:// cloud server.
     #[arg(long, value_name = "FILE", alias = "upstream-ca")]
     pub cloud_ca: Option<PathBuf>,
+    /// The longest to wait for the cloud server before finishing a request here, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub cloud_timeout_ms: u64,
+    /// How often to re-measure the link to the cloud and re-fetch its profiles, seconds.
+    #[arg(long, default_value_t = 15.0)]
+    pub cloud_refresh_s: f64,
     /// Largest request body, in MiB (413 beyond).
     #[arg(long, default_value_t = 64)]
     pub body_limit_mb: u64,
@@ -119,6 +125,9 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
     if let Some(file) = args.cloud_ca {
         builder = builder.cloud_ca_file(file);
     }
+    builder = builder
+        .cloud_timeout(Duration::from_millis(args.cloud_timeout_ms))
+        .cloud_refresh(seconds(args.cloud_refresh_s, "--cloud-refresh-s")?);
     if let Some(n) = args.max_concurrent {
         builder = builder.max_concurrent(n);
     }

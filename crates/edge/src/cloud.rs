@@ -1,7 +1,14 @@
 //! Three tiers: forwarding the tensors crossing a later cut to another Tandem server (the
-//! cloud tier) with the same protocol, and reading back its outputs.
+//! cloud tier) with the same protocol, and reading back its outputs; and keeping what the
+//! phone needs to plan three tiers fresh in the background: the cloud's profile of each
+//! served model and the edge-to-cloud link, measured with the cloud's probe endpoints.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tandem_protocol::profile::{CloudInfo, CloudLink, EdgeProfile};
+use tokio::sync::watch;
 
 use tandem_model::encoding::{self, Encoding};
 use tandem_model::NamedTensor;
@@ -9,11 +16,26 @@ use tandem_model::NamedTensor;
 use crate::error::EdgeError;
 use tandem_protocol::wire::{self, InferResponse, RequestOptions, HEADER_CONTENT_LENGTH};
 
+/// Bytes sent and asked for by each probe of the edge-to-cloud link.
+const PROBE_BYTES: usize = 128 * 1024;
+
 /// The cloud server and the client that talks to it.
 pub(crate) struct Cloud {
     url: String,
     token: Option<String>,
     client: reqwest::Client,
+    /// The longest to wait for the cloud's answer before finishing a request here.
+    timeout: Duration,
+    known: Mutex<Known>,
+}
+
+/// What the background refresh learned.
+#[derive(Default)]
+struct Known {
+    /// The link and when it was measured.
+    link: Option<(CloudLink, Instant)>,
+    /// The cloud's profile of each served model (same model file only).
+    profiles: HashMap<String, EdgeProfile>,
 }
 
 /// What came back from the cloud server.
@@ -30,6 +52,7 @@ impl Cloud {
         url: &str,
         token: Option<String>,
         root_cert_pem: Option<&[u8]>,
+        timeout: Duration,
     ) -> Result<Cloud, EdgeError> {
         let url = url.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -44,12 +67,93 @@ impl Cloud {
             builder = builder.add_root_certificate(cert);
         }
         let client = builder.build().map_err(|e| EdgeError::Config(format!("cloud client: {e}")))?;
-        Ok(Cloud { url, token, client })
+        Ok(Cloud { url, token, client, timeout, known: Mutex::default() })
     }
 
     /// The cloud server's base URL.
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// How long to wait for the cloud: the server's limit, or less when the request asks.
+    pub(crate) fn timeout(&self, requested_ms: Option<u64>) -> Duration {
+        requested_ms.map_or(self.timeout, |ms| self.timeout.min(Duration::from_millis(ms)))
+    }
+
+    /// The cloud's profile of `model` and the link to it, once both were measured.
+    pub(crate) fn info(&self, model: &str) -> Option<CloudInfo> {
+        let known = self.known.lock().ok()?;
+        let (link, at) = known.link.as_ref()?;
+        let profile = known.profiles.get(model)?.clone();
+        let age_ms = at.elapsed().as_secs_f64() * 1e3;
+        Some(CloudInfo { profile, link: CloudLink { age_ms, ..link.clone() } })
+    }
+
+    /// Measures the link and fetches the cloud's profile of each `(name, hash)` model; what
+    /// fails is logged and forgotten (a stale profile must not outlive a changed cloud).
+    pub(crate) async fn refresh(&self, models: &[(String, String)]) {
+        let link = self.measure_link().await;
+        let mut profiles = HashMap::new();
+        for (name, hash) in models {
+            match self.fetch_profile(name).await {
+                Ok(p) if p.hash.eq_ignore_ascii_case(hash) => {
+                    profiles.insert(name.clone(), p);
+                }
+                Ok(_) => log::warn!("cloud url={} model={name}: serves another model file", self.url),
+                Err(e) => log::info!("cloud url={} model={name} profile error=\"{e}\"", self.url),
+            }
+        }
+        if let Err(e) = &link {
+            log::info!("cloud url={} link probe error=\"{e}\"", self.url);
+        }
+        if let Ok(mut known) = self.known.lock() {
+            known.link = link.ok().map(|l| (l, Instant::now()));
+            known.profiles = profiles;
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.url)).timeout(self.timeout);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn fetch_profile(&self, model: &str) -> Result<EdgeProfile, String> {
+        let response = self
+            .request(reqwest::Method::GET, &format!("/v2/models/{model}/profile"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        response.json::<EdgeProfile>().await.map_err(|e| format!("not a profile: {e}"))
+    }
+
+    /// Round trip (best of three small requests), then the time to send and to receive
+    /// [`PROBE_BYTES`] through the cloud's probe endpoints, less the round trip.
+    async fn measure_link(&self) -> Result<CloudLink, String> {
+        let timed = |request: reqwest::RequestBuilder| async move {
+            let start = Instant::now();
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("answered {}", response.status()));
+            }
+            response.bytes().await.map_err(|e| e.to_string())?;
+            Ok::<f64, String>(start.elapsed().as_secs_f64() * 1e3)
+        };
+        let mut rtt_ms = f64::INFINITY;
+        for _ in 0..3 {
+            rtt_ms = rtt_ms.min(timed(self.request(reqwest::Method::GET, "/v2/health/live")).await?);
+        }
+        let up_ms =
+            timed(self.request(reqwest::Method::POST, "/v2/probe").body(vec![0u8; PROBE_BYTES])).await?;
+        let path = format!("/v2/probe?bytes={PROBE_BYTES}");
+        let down_ms = timed(self.request(reqwest::Method::GET, &path)).await?;
+        let mbps = |ms: f64| PROBE_BYTES as f64 * 8.0 / ((ms - rtt_ms).max(0.05) * 1e3);
+        Ok(CloudLink { uplink_mbps: mbps(up_ms), downlink_mbps: mbps(down_ms), rtt_ms, age_ms: 0.0 })
     }
 
     /// Sends the tensors crossing `cut` of `model` (float32, binary) and returns the model
@@ -101,5 +205,24 @@ impl Cloud {
         let response = wire::decode_infer_response(header_len, &bytes)
             .map_err(|e| failed(format!("malformed response: {e}")))?;
         Ok(Forwarded { response, round_trip_ms })
+    }
+}
+
+/// Refreshes what the edge knows of the cloud every `every` until told to stop.
+pub(crate) async fn refresher(
+    cloud: std::sync::Arc<Cloud>,
+    models: Vec<(String, String)>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = cloud.refresh(&models) => {}
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

@@ -75,6 +75,8 @@ pub struct EdgeServerBuilder {
     cloud_token: Option<String>,
     cloud_token_file: Option<PathBuf>,
     cloud_ca_file: Option<PathBuf>,
+    cloud_timeout: Duration,
+    cloud_refresh: Duration,
     body_limit_bytes: usize,
     json_body_limit_bytes: Option<usize>,
     request_timeout: Duration,
@@ -102,6 +104,8 @@ impl Default for EdgeServerBuilder {
             cloud_token: None,
             cloud_token_file: None,
             cloud_ca_file: None,
+            cloud_timeout: Duration::from_secs(10),
+            cloud_refresh: Duration::from_secs(15),
             body_limit_bytes: 64 << 20,
             json_body_limit_bytes: None,
             request_timeout: Duration::from_secs(60),
@@ -178,6 +182,20 @@ impl EdgeServerBuilder {
     /// An extra CA certificate (PEM file) to trust for an `https://` cloud server.
     pub fn cloud_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.cloud_ca_file = Some(path.into());
+        self
+    }
+
+    /// The longest to wait for the cloud server's answer before finishing a request here
+    /// (default 10 s); a request may ask for less (`tandem_cloud_timeout_ms`).
+    pub fn cloud_timeout(mut self, timeout: Duration) -> Self {
+        self.cloud_timeout = timeout;
+        self
+    }
+
+    /// How often to re-measure the link to the cloud and re-fetch its profiles, which the
+    /// profile endpoint publishes for phones planning three tiers (default 15 s).
+    pub fn cloud_refresh(mut self, every: Duration) -> Self {
+        self.cloud_refresh = every;
         self
     }
 
@@ -360,6 +378,11 @@ impl EdgeServerBuilder {
         };
 
         let (profilers_stop, profilers_rx) = watch::channel(false);
+        if let Some(cloud) = &state.cloud {
+            let models =
+                state.models.values().map(|m| (m.name.clone(), m.model.hash().to_string())).collect();
+            tokio::spawn(cloud::refresher(cloud.clone(), models, config.cloud_refresh, profilers_rx.clone()));
+        }
         if profiling {
             spawn_profilers(&state, &load, config.profile_budget, profilers_rx);
         }
@@ -414,6 +437,8 @@ impl EdgeServerBuilder {
             ("request_timeout (--timeout-ms)", self.request_timeout),
             ("header_read_timeout (--header-timeout-ms)", self.header_read_timeout),
             ("idle_timeout (--idle-timeout-ms)", self.idle_timeout),
+            ("cloud_timeout (--cloud-timeout-ms)", self.cloud_timeout),
+            ("cloud_refresh (--cloud-refresh-s)", self.cloud_refresh),
         ] {
             if timeout < Duration::from_millis(1) {
                 return invalid(setting, "must be at least 1 ms: with zero every request would fail".into());
@@ -458,14 +483,14 @@ impl EdgeServerBuilder {
     }
 
     /// The client of the cloud server (three tiers), if one is configured.
-    fn cloud_client(&self) -> Result<Option<Cloud>, EdgeError> {
+    fn cloud_client(&self) -> Result<Option<Arc<Cloud>>, EdgeError> {
         let Some(url) = &self.cloud else { return Ok(None) };
         let token = read_secret(self.cloud_token.clone(), self.cloud_token_file.as_deref(), "cloud token")?;
         let ca = match &self.cloud_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| io_error(path, e))?),
             None => None,
         };
-        Ok(Some(Cloud::new(url, token, ca.as_deref())?))
+        Ok(Some(Arc::new(Cloud::new(url, token, ca.as_deref(), self.cloud_timeout)?)))
     }
 
     /// Runs the server on a runtime of its own until SIGINT or SIGTERM, then shuts down

@@ -66,7 +66,14 @@ impl Profile {
                 CutProfile::of(c, after_ms, measured[c.id].is_some())
             })
             .collect();
-        ProfileReport { model: name.into(), hash: model.hash().into(), status: Some(status), cuts, load }
+        ProfileReport {
+            model: name.into(),
+            hash: model.hash().into(),
+            status: Some(status),
+            cuts,
+            load,
+            cloud: None,
+        }
     }
 }
 

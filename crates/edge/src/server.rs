@@ -21,12 +21,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_model::{Executor, Model, NamedTensor, TensorSpec};
 
-use crate::cloud::Cloud;
+use crate::cloud::{Cloud, Forwarded};
 use crate::error::EdgeError;
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
-use tandem_protocol::wire::{self, param, InferRequest, ModelSpec, HEADER_CONTENT_LENGTH};
+use tandem_protocol::wire::{self, param, InferRequest, ModelSpec, RequestedOutput, HEADER_CONTENT_LENGTH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One model this server serves.
@@ -54,7 +54,7 @@ pub(crate) struct AppState {
     /// Bytes of JSON bodies held at once: a permit per byte, `json_body_limit_bytes` in all.
     pub json_budget: Arc<Semaphore>,
     pub request_timeout: Duration,
-    pub cloud: Option<Cloud>,
+    pub cloud: Option<Arc<Cloud>>,
 }
 
 type Shared = Arc<AppState>;
@@ -275,7 +275,8 @@ async fn repository_index(State(state): State<Shared>) -> Json<Value> {
 
 async fn profile(State(state): State<Shared>, ModelName(name): ModelName) -> Result<Response, EdgeError> {
     let served = state.model(&name)?;
-    let report = served.profile.report(&served.name, &served.model, state.load.snapshot());
+    let mut report = served.profile.report(&served.name, &served.model, state.load.snapshot());
+    report.cloud = state.cloud.as_ref().and_then(|c| c.info(&served.name)).map(Box::new);
     Ok(Json(report).into_response())
 }
 
@@ -512,27 +513,54 @@ async fn compute_and_respond(
     parameters.insert(param::PREPARE_MS.into(), prepare_ms.into());
     let outputs = match (request.cloud_cut, &state.cloud) {
         (Some(k), Some(cloud)) => {
-            let forwarded = cloud.forward(&served.name, &served.spec.hash, &outputs).await;
-            state.metrics.cloud(if forwarded.is_ok() { "ok" } else { "error" });
-            let forwarded = forwarded?;
-            parameters.insert(param::CLOUD_CUT.into(), k.into());
-            parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
-            if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
-                parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
-            }
-            // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
-            for (old, new) in param::RENAMED {
-                if let Some(value) = parameters.get(new).cloned() {
-                    parameters.insert(old.into(), value);
+            let timeout = cloud.timeout(request.cloud_timeout_ms);
+            let forwarded =
+                match tokio::time::timeout(timeout, cloud.forward(&served.name, &served.spec.hash, &outputs))
+                    .await
+                {
+                    Ok(forwarded) => forwarded.and_then(|f| {
+                        check_cloud_outputs(f, &request.outputs, &served.model)
+                            .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
+                    }),
+                    Err(_) => Err(EdgeError::Cloud {
+                        url: cloud.url().to_string(),
+                        reason: format!("no answer within {} ms", timeout.as_millis()),
+                    }),
+                };
+            match forwarded {
+                Ok(forwarded) => {
+                    state.metrics.cloud("ok");
+                    parameters.insert(param::CLOUD_CUT.into(), k.into());
+                    parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
+                    if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
+                        parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
+                    }
+                    // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
+                    for (old, new) in param::RENAMED {
+                        if let Some(value) = parameters.get(new).cloned() {
+                            parameters.insert(old.into(), value);
+                        }
+                    }
+                    log::debug!(
+                        "cloud url={} model={} cut={k} ms={:.2}",
+                        cloud.url(),
+                        served.name,
+                        forwarded.round_trip_ms
+                    );
+                    forwarded.response.outputs
+                }
+                Err(e) => {
+                    // The cloud failed: finish here, and say why.
+                    state.metrics.cloud("fallback");
+                    log::info!("cloud url={} model={} cut={k} fallback: {e}", cloud.url(), served.name);
+                    let (rest, end, ms) = finish_here(state, &served, k, &request.outputs, outputs).await?;
+                    parameters.insert(param::CLOUD_FALLBACK_REASON.into(), e.to_string().into());
+                    parameters.insert(param::END_CUT.into(), end.into());
+                    let total = compute_ms + ms;
+                    parameters.insert(param::COMPUTE_MS.into(), total.into());
+                    rest
                 }
             }
-            log::debug!(
-                "cloud url={} model={} cut={k} ms={:.2}",
-                cloud.url(),
-                served.name,
-                forwarded.round_trip_ms
-            );
-            forwarded.response.outputs
         }
         _ => outputs,
     };
@@ -563,6 +591,55 @@ async fn compute_and_respond(
         }
     }
     Ok((response, sent))
+}
+
+/// Runs the part from cut `from` to the first cut producing `requested` here, in a compute
+/// slot: a three-tier request whose cloud failed. Returns the outputs, that end cut, and the
+/// compute time in ms.
+async fn finish_here(
+    state: &Shared,
+    served: &Arc<ServedModel>,
+    from: usize,
+    requested: &[RequestedOutput],
+    crossing: Vec<NamedTensor>,
+) -> Result<(Vec<NamedTensor>, usize, f64), EdgeError> {
+    let ticket = state.load.try_admit()?;
+    let (slot, _) = state.load.slot(ticket).await;
+    let job_model = served.clone();
+    let end = served.spec.first_cut_producing(from, requested);
+    run_blocking(state, move || {
+        let _slot = slot;
+        let t = Instant::now();
+        let part = job_model.engine.prepare(from, end)?;
+        let outputs = part.run(&crossing)?;
+        Ok((outputs, end, ms_since(t)))
+    })
+    .await
+}
+
+/// Checks that the cloud answered every requested output (all the model's when none were
+/// named) with the model's dtype and shape: anything else is garbage, finished here instead.
+fn check_cloud_outputs(
+    forwarded: Forwarded,
+    requested: &[RequestedOutput],
+    model: &Model,
+) -> Result<Forwarded, String> {
+    let wanted: Vec<&TensorSpec> = model
+        .outputs()
+        .iter()
+        .filter(|o| requested.is_empty() || requested.iter().any(|r| r.name == o.name))
+        .collect();
+    for spec in wanted {
+        let ok = forwarded
+            .response
+            .outputs
+            .iter()
+            .any(|t| t.name == spec.name && t.dtype == spec.dtype && t.shape == spec.shape);
+        if !ok {
+            return Err(format!("the answer lacks output `{}` with the model's dtype and shape", spec.name));
+        }
+    }
+    Ok(forwarded)
 }
 
 async fn probe_upload(

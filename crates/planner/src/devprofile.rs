@@ -77,6 +77,7 @@ impl DeviceProfile {
                 .map(|(c, b)| EdgeCutProfile::of(c, Some(((full - b) / speedup).max(0.0)), false))
                 .collect(),
             load: EdgeLoad { capacity: 1, ..Default::default() },
+            cloud: None,
         }
     }
 

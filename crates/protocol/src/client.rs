@@ -72,6 +72,9 @@ pub fn encode_request(
     if let Some(k) = options.cloud_cut {
         parameters.insert(param::CLOUD_CUT.into(), k.into());
     }
+    if let Some(ms) = options.cloud_timeout_ms.filter(|_| options.cloud_cut.is_some()) {
+        parameters.insert(param::CLOUD_TIMEOUT_MS.into(), ms.into());
+    }
     if options.binary_outputs {
         parameters.insert(param::BINARY_DATA_OUTPUT.into(), true.into());
     }
@@ -97,7 +100,7 @@ pub fn encode_request(
 
 /// What a Tandem edge says about its own work on a request (response parameters; 0 or
 /// `None` when absent, as from a plain server).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EdgeTimes {
     /// Milliseconds the edge spent running its part.
     pub compute_ms: f64,
@@ -107,6 +110,14 @@ pub struct EdgeTimes {
     pub prepare_ms: f64,
     /// The cut the edge ran after.
     pub cut: Option<usize>,
+    /// Three tiers: the cut where the cloud server took over (absent when it did not).
+    pub cloud_cut: Option<usize>,
+    /// Three tiers: the edge's round trip to the cloud server, ms.
+    pub cloud_ms: Option<f64>,
+    /// Three tiers: the cloud server's own compute time, ms.
+    pub cloud_compute_ms: Option<f64>,
+    /// Three tiers: why the edge finished the request itself instead of the cloud.
+    pub cloud_fallback_reason: Option<String>,
 }
 
 impl EdgeTimes {
@@ -120,6 +131,18 @@ impl EdgeTimes {
             queue_ms: number(param::QUEUE_MS),
             prepare_ms: number(param::PREPARE_MS),
             cut: parameters.get(param::CUT).and_then(Value::as_u64).and_then(|c| usize::try_from(c).ok()),
+            cloud_cut: parameters
+                .get(param::CLOUD_CUT)
+                .and_then(Value::as_u64)
+                .and_then(|c| usize::try_from(c).ok()),
+            cloud_ms: parameters.get(param::CLOUD_MS).map(|_| number(param::CLOUD_MS)),
+            cloud_compute_ms: parameters
+                .get(param::CLOUD_COMPUTE_MS)
+                .map(|_| number(param::CLOUD_COMPUTE_MS)),
+            cloud_fallback_reason: parameters
+                .get(param::CLOUD_FALLBACK_REASON)
+                .and_then(Value::as_str)
+                .map(|s| s.chars().take(500).collect()),
         }
     }
 }

@@ -75,6 +75,33 @@ pub struct EdgeProfile {
     /// The load now.
     #[serde(default)]
     pub load: EdgeLoad,
+    /// Three tiers: the cloud server behind this edge, as the edge sees it (`None`: no cloud,
+    /// or the edge could not reach it yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<Box<CloudInfo>>,
+}
+
+/// What an edge knows of the cloud server behind it: the cloud's own profile of the model
+/// and the edge's measured link to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloudInfo {
+    /// The cloud's per-cut times and load, as the cloud's profile endpoint gave them.
+    pub profile: EdgeProfile,
+    /// The edge-to-cloud link.
+    pub link: CloudLink,
+}
+
+/// The edge-to-cloud link, measured by the edge with the cloud's probe endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloudLink {
+    /// Edge-to-cloud rate, Mbps.
+    pub uplink_mbps: f64,
+    /// Cloud-to-edge rate, Mbps.
+    pub downlink_mbps: f64,
+    /// Round trip, ms.
+    pub rtt_ms: f64,
+    /// Age of the measurement when the profile was served, ms.
+    pub age_ms: f64,
 }
 
 impl EdgeCutProfile {
@@ -105,6 +132,7 @@ impl EdgeProfile {
                 .map(|(c, t)| EdgeCutProfile::of(c, Some(t.after_ms), true))
                 .collect(),
             load: EdgeLoad { capacity: 1, ..Default::default() },
+            cloud: None,
         }
     }
 }
@@ -139,6 +167,7 @@ mod tests {
                 macs_after: 9,
             }],
             load: EdgeLoad { in_flight: 1, queued: 2, capacity: 3, max_queued: 4, queue_wait_ms: 0.5 },
+            cloud: None,
         };
         assert_eq!(
             serde_json::to_string(&p).expect("serializes"),

@@ -17,10 +17,11 @@ use crate::netest::TransferSample;
 use crate::planner::EdgeProfile;
 use crate::report::FallbackReason;
 use crate::transport::{
-    encode_crossing, Answer, BoxFuture, Capabilities, EdgeClient, Exchange, OffloadError, Outgoing,
-    ProbeTarget, Transport, VerifyError,
+    encode_crossing, Answer, BoxFuture, Capabilities, CloudAnswer, CloudHop, EdgeClient, Exchange,
+    OffloadError, Outgoing, ProbeTarget, Transport, VerifyError,
 };
 use crate::{Model, NamedTensor};
+use tandem_protocol::profile::CloudInfo;
 
 /// Where the edge is and how to talk to it.
 #[derive(Clone, Default)]
@@ -169,6 +170,7 @@ impl TandemClient {
             download_ms: received.download_ms,
             bytes_down: received.body.len() as u64,
             edge_cut: decoded.times.cut,
+            cloud: CloudAnswer::from(&decoded.times),
         })
     }
 }
@@ -224,12 +226,20 @@ impl Transport for TandemClient {
         self.learned().profile = None;
     }
 
-    fn encode(&self, id: &str, crossing: &[NamedTensor], encoding: Encoding, outputs: &[String]) -> Outgoing {
+    fn encode(
+        &self,
+        id: &str,
+        crossing: &[NamedTensor],
+        encoding: Encoding,
+        outputs: &[String],
+        cloud: Option<CloudHop>,
+    ) -> Outgoing {
         let (tensors, sent, decisions) = encode_crossing(crossing, encoding);
         let options = RequestOptions {
             id: Some(id.to_string()),
             model_hash: Some(self.model_hash.clone()),
-            cloud_cut: None,
+            cloud_cut: cloud.map(|c| c.cut),
+            cloud_timeout_ms: cloud.and_then(|c| c.timeout_ms),
             binary_outputs: true,
         };
         let outputs: Vec<RequestedOutput> =
@@ -290,6 +300,22 @@ fn sanitize_profile(
         p.load.queue_wait_ms = 0.0;
     }
     p.hash = model_hash.to_string();
+    // Three tiers: the cloud's profile passes the same checks (its unmeasured cuts estimated
+    // by the edge's times) and its link must be usable; otherwise there is no cloud to plan.
+    if let Some(mut cloud) = p.cloud.take() {
+        let link = &cloud.link;
+        let usable = |v: f64| v.is_finite() && v > 0.0;
+        cloud.profile.cloud = None;
+        let checked = if usable(link.uplink_mbps) && usable(link.downlink_mbps) && link.rtt_ms.is_finite() {
+            sanitize_profile(cloud.profile.clone(), model_hash, cut_count, &p)
+        } else {
+            Err("the edge-to-cloud link is not usable".to_string())
+        };
+        match checked {
+            Ok(profile) => p.cloud = Some(Box::new(CloudInfo { profile, link: cloud.link })),
+            Err(e) => log::warn!("the cloud behind the edge cannot be planned with: {e}"),
+        }
+    }
     Ok(p)
 }
 

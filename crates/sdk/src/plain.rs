@@ -49,8 +49,8 @@ use crate::offload::EdgeEndpoint;
 use crate::planner::EdgeProfile;
 use crate::report::{Decision, FallbackReason};
 use crate::transport::{
-    Answer, BoxFuture, Capabilities, EdgeClient, Exchange, OffloadError, Outgoing, ProbeTarget, Transport,
-    UnusableEncoding, VerifyError, HTTP_REQUEST_OVERHEAD_BYTES,
+    Answer, BoxFuture, Capabilities, CloudHop, EdgeClient, Exchange, OffloadError, Outgoing, ProbeTarget,
+    Transport, UnusableEncoding, VerifyError, HTTP_REQUEST_OVERHEAD_BYTES,
 };
 use crate::Model;
 use crate::NamedTensor;
@@ -312,6 +312,7 @@ impl PlainLink {
             download_ms: received.download_ms,
             bytes_down: received.body.len() as u64,
             edge_cut: Some(cut),
+            cloud: Default::default(),
         })
     }
 
@@ -430,7 +431,15 @@ impl Transport for PlainClient {
 
     fn forget_profile(&self) {}
 
-    fn encode(&self, id: &str, crossing: &[NamedTensor], encoding: Encoding, outputs: &[String]) -> Outgoing {
+    /// A plain server has no cloud tier: its profile never offers one, so `cloud` is `None`.
+    fn encode(
+        &self,
+        id: &str,
+        crossing: &[NamedTensor],
+        encoding: Encoding,
+        outputs: &[String],
+        _cloud: Option<CloudHop>,
+    ) -> Outgoing {
         let names: Vec<&str> = outputs.iter().map(String::as_str).collect();
         let names = (!names.is_empty()).then_some(names.as_slice());
         let body = encode_request(id, crossing, names, self.link.binary());
@@ -549,6 +558,7 @@ mod tests {
                 })
                 .collect(),
             load: EdgeLoad::default(),
+            cloud: None,
         }
     }
 

@@ -203,12 +203,27 @@ pub struct Report {
     /// the planner's choice are its `adjustments`).
     #[serde(default)]
     pub decisions: Vec<Decision>,
+    /// Three tiers: the cut where the cloud took over (`None` with two tiers, or when the
+    /// cloud failed and the edge finished; the plan's is `plan.cloud_cut`).
+    #[serde(default)]
+    pub cloud_cut: Option<usize>,
+    /// Three tiers: the edge's round trip to the cloud, ms, as the edge reports it.
+    #[serde(default)]
+    pub cloud_ms: Option<f64>,
+    /// Three tiers: the cloud's own compute time, ms, as the edge reports it.
+    #[serde(default)]
+    pub cloud_compute_ms: Option<f64>,
+    /// Three tiers: why the edge finished the request itself instead of the cloud (the
+    /// cloud was unreachable, too slow, refused, or answered garbage). The outputs are
+    /// still right: the edge ran the rest of the model.
+    #[serde(default)]
+    pub cloud_fallback_reason: Option<String>,
 }
 
 // By hand, to write the older keys `upload_ms` and `edge_ms` beside the fields.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Report", 29)?;
+        let mut s = serializer.serialize_struct("Report", 33)?;
         s.serialize_field("request_id", &self.request_id)?;
         s.serialize_field("plan", &self.plan)?;
         s.serialize_field("after_node", &self.after_node)?;
@@ -235,6 +250,10 @@ impl Serialize for Report {
         s.serialize_field("breaker", &self.breaker)?;
         s.serialize_field("encoding_sent", &self.encoding_sent)?;
         s.serialize_field("decisions", &self.decisions)?;
+        s.serialize_field("cloud_cut", &self.cloud_cut)?;
+        s.serialize_field("cloud_ms", &self.cloud_ms)?;
+        s.serialize_field("cloud_compute_ms", &self.cloud_compute_ms)?;
+        s.serialize_field("cloud_fallback_reason", &self.cloud_fallback_reason)?;
         s.end()
     }
 }
@@ -353,6 +372,10 @@ mod tests {
             breaker: BreakerPhase::Closed,
             encoding_sent: offloads.then_some(Encoding::Fp32),
             decisions: vec![],
+            cloud_cut: None,
+            cloud_ms: None,
+            cloud_compute_ms: None,
+            cloud_fallback_reason: None,
         }
     }
 

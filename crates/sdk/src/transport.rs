@@ -129,6 +129,41 @@ pub struct Answer {
     pub bytes_down: u64,
     /// The cut the server ran after.
     pub edge_cut: Option<usize>,
+    /// Three tiers: what the edge said of the cloud hop.
+    pub cloud: CloudAnswer,
+}
+
+/// What a three-tier answer says of the cloud hop.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CloudAnswer {
+    /// The cut where the cloud took over (`None`: it did not).
+    pub cut: Option<usize>,
+    /// The edge's round trip to the cloud, ms.
+    pub round_trip_ms: Option<f64>,
+    /// The cloud's own compute time, ms.
+    pub compute_ms: Option<f64>,
+    /// Why the edge finished the request itself.
+    pub fallback_reason: Option<String>,
+}
+
+impl From<&tandem_protocol::client::EdgeTimes> for CloudAnswer {
+    fn from(t: &tandem_protocol::client::EdgeTimes) -> Self {
+        CloudAnswer {
+            cut: t.cloud_cut,
+            round_trip_ms: t.cloud_ms,
+            compute_ms: t.cloud_compute_ms,
+            fallback_reason: t.cloud_fallback_reason.clone(),
+        }
+    }
+}
+
+/// The cloud hop a request asks the edge for (three tiers).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CloudHop {
+    /// The edge runs up to this cut and forwards the rest to the cloud.
+    pub cut: usize,
+    /// The longest the edge may wait for the cloud before finishing itself, ms.
+    pub timeout_ms: Option<u64>,
 }
 
 impl Answer {
@@ -182,8 +217,16 @@ pub trait Transport: Send + Sync {
 
     /// Encodes the crossing tensors of a request: float32 ones in `encoding` when the server
     /// and the tensors allow it (else float32, with a decision saying why); `outputs`: the
-    /// outputs to ask for (all the model's when empty).
-    fn encode(&self, id: &str, crossing: &[NamedTensor], encoding: Encoding, outputs: &[String]) -> Outgoing;
+    /// outputs to ask for (all the model's when empty); `cloud`: the cloud hop of a
+    /// three-tier plan (a server without a cloud tier is never given one).
+    fn encode(
+        &self,
+        id: &str,
+        crossing: &[NamedTensor],
+        encoding: Encoding,
+        outputs: &[String],
+        cloud: Option<CloudHop>,
+    ) -> Outgoing;
 
     /// Sends one inference and decodes the answer, checked against `exchange.expected`. No
     /// timeout here: the caller wraps the future in its own (dropping it closes the

@@ -255,6 +255,7 @@ impl Phone {
                 cut: Some(req.cut),
                 encoding: None,
                 deadline_ms: if warm { None } else { req.deadline_ms },
+                cloud_cut: None,
             };
             let result = pm.session.infer_blocking_with(pm.inputs.clone(), options)?;
             let record = run_record(&result.report, slowdown, self.energy.compute_mw);

@@ -43,6 +43,10 @@ pub struct InferArgs {
     /// Force this cut instead of the planner's choice (experts and tests).
     #[arg(long)]
     cut: Option<usize>,
+    /// Three tiers: force this cloud cut (after --cut): the edge runs up to it and the cloud
+    /// server behind it (`tandem edge --cloud URL`) the rest.
+    #[arg(long)]
+    cloud_cut: Option<usize>,
     /// Force the encoding of the crossing tensors: fp32, fp16 or int8.
     #[arg(long, value_parser = parse_encoding)]
     encoding: Option<Encoding>,
@@ -128,7 +132,8 @@ pub fn run(args: InferArgs) -> Result<()> {
     }
     let session = builder.build()?;
     let inputs = if given.is_empty() { check::seeded_inputs(session.model().inputs()) } else { given };
-    let options = InferOptions { cut: args.cut, encoding: args.encoding, deadline_ms: None };
+    let options =
+        InferOptions { cut: args.cut, encoding: args.encoding, deadline_ms: None, cloud_cut: args.cloud_cut };
     let result = session.infer_blocking_with(inputs, options)?;
     let report = &result.report;
 
@@ -154,6 +159,12 @@ pub fn run(args: InferArgs) -> Result<()> {
     println!("plan: {}", report.plan.reason);
     if let Some(detail) = &report.fallback_detail {
         println!("fallback: {detail}");
+    }
+    if let (Some(cut), Some(ms)) = (report.cloud_cut, report.cloud_ms) {
+        println!("cloud: from cut {cut}, {ms:.1} ms round trip from the edge");
+    }
+    if let Some(reason) = &report.cloud_fallback_reason {
+        println!("cloud fallback (the edge finished): {reason}");
     }
     println!(
         "phone {:.1} ms + upload {:.1} ms + edge {:.1} ms + download {:.1} ms = {:.1} ms; {} B up, {} B down; {:.1} mJ",

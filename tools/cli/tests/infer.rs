@@ -101,3 +101,71 @@ async fn infer_offloads_and_reports() {
     assert_ne!(code, 0);
     assert!(stderr.contains("cut 999"), "{stderr}");
 }
+
+/// Waits until the edge's profile describes the cloud behind it (the edge measures it in the
+/// background after it starts).
+async fn wait_for_cloud(edge_url: &str) {
+    let url = format!("{edge_url}/v2/models/tiny_resnet/profile");
+    for _ in 0..150 {
+        let profile: Option<Value> = match reqwest::get(&url).await {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        if profile.is_some_and(|p| p["cloud"]["link"].is_object()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the edge never advertised its cloud");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infer_with_a_cloud_cut_runs_three_tiers_and_reports_a_cloud_fallback() {
+    let server = || {
+        tandem_edge::EdgeServer::builder()
+            .model_file(repo("models/tiny_resnet.onnx"))
+            .profile_budget(Duration::ZERO)
+    };
+    let cloud = server().bind("127.0.0.1:0").await.expect("cloud starts");
+    let edge = server()
+        .cloud(cloud.url())
+        // measured once at startup, then not again during the test
+        .cloud_refresh(Duration::from_secs(600))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("edge starts");
+    wait_for_cloud(&edge.url()).await;
+
+    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11"])).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["offloaded"], true, "{json}");
+    assert_eq!(
+        (json["plan"]["cut"].clone(), json["plan"]["cloud_cut"].clone()),
+        (3.into(), 11.into()),
+        "{json}"
+    );
+    assert_eq!(json["cloud_cut"], 11, "{json}");
+    assert!(json["cloud_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{json}");
+    assert_eq!(json["cloud_fallback_reason"], Value::Null);
+
+    // Two tiers: the cloud cut is null.
+    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3"])).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!((json["plan"]["cloud_cut"].clone(), json["cloud_cut"].clone()), (Value::Null, Value::Null));
+
+    // The cloud gone while the edge still advertises it (its next refresh is minutes away):
+    // the edge finishes the rest and the report says why.
+    let cloud_url = cloud.url();
+    let _ = cloud.shutdown().await;
+    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11"])).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (json["offloaded"].clone(), json["plan"]["cloud_cut"].clone()),
+        (true.into(), 11.into()),
+        "{json}"
+    );
+    assert_eq!(json["cloud_cut"], Value::Null, "{json}");
+    let reason = json["cloud_fallback_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&cloud_url), "{json}");
+    let _ = edge.shutdown().await;
+}

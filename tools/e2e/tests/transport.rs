@@ -55,7 +55,7 @@ async fn the_tandem_client_verifies_profiles_encodes_and_sends() {
 
     let cut = 5;
     let (crossing, want) = crossing(&model, cut);
-    let outgoing = client.encode("1", &crossing, Encoding::Fp16, &[]);
+    let outgoing = client.encode("1", &crossing, Encoding::Fp16, &[], None);
     assert_eq!(outgoing.encoding, Encoding::Fp16);
     assert!(outgoing.decisions.is_empty());
     let link = LinkEstimate::fixed(100.0, 100.0, 1.0);
@@ -108,7 +108,7 @@ async fn the_plain_client_sends_float32_to_the_exported_parts() {
 
     let (crossing, want) = crossing(&model, 3);
     // Asked for fp16: a plain server takes float32 only, and the request says so.
-    let outgoing = client.encode("1", &crossing, Encoding::Fp16, &[]);
+    let outgoing = client.encode("1", &crossing, Encoding::Fp16, &[], None);
     assert_eq!(outgoing.encoding, Encoding::Fp32);
     assert!(matches!(
         outgoing.decisions.as_slice(),
@@ -128,7 +128,7 @@ async fn the_plain_client_sends_float32_to_the_exported_parts() {
 
     // A cut that was not exported is refused before anything is sent.
     let (crossing, _) = self::crossing(&model, 5);
-    let request = client.encode("2", &crossing, Encoding::Fp32, &[]).body;
+    let request = client.encode("2", &crossing, Encoding::Fp32, &[], None).body;
     let exchange =
         Exchange { cut: 5, request, expected: model.outputs(), link: &link, predicted_edge_ms: 2.0 };
     let refused = client.send(exchange).await.expect_err("not exported");

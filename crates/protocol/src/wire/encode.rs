@@ -148,6 +148,8 @@ pub struct RequestOptions {
     pub model_hash: Option<String>,
     /// Three tiers: the cut up to which the server runs before forwarding upstream.
     pub cloud_cut: Option<usize>,
+    /// Three tiers: the longest the server may wait for the cloud, ms.
+    pub cloud_timeout_ms: Option<u64>,
     /// Ask for every output as binary data (`binary_data_output`).
     pub binary_outputs: bool,
 }
@@ -169,6 +171,9 @@ pub fn encode_infer_request(inputs: &[EncodedTensor], options: &RequestOptions) 
     }
     if let Some(k) = options.cloud_cut {
         parameters.insert(param::CLOUD_CUT.into(), k.into());
+    }
+    if let Some(ms) = options.cloud_timeout_ms.filter(|_| options.cloud_cut.is_some()) {
+        parameters.insert(param::CLOUD_TIMEOUT_MS.into(), ms.into());
     }
     parameters.insert(param::BINARY_DATA_OUTPUT.into(), options.binary_outputs.into());
     let tensors: Vec<(&NamedTensor, bool)> = inputs.iter().map(|e| (&e.tensor, true)).collect();

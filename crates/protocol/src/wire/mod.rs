@@ -37,6 +37,12 @@ pub mod param {
     pub const CLOUD_CUT: &str = "tandem_cloud_cut";
     /// Old name of [`CLOUD_CUT`], still accepted in requests (not with it).
     pub const UPSTREAM_CUT: &str = "tandem_upstream_cut";
+    /// Request (three tiers): the longest the server may wait for the cloud server, in
+    /// milliseconds, before finishing the rest itself (at most its own `--cloud-timeout-ms`).
+    pub const CLOUD_TIMEOUT_MS: &str = "tandem_cloud_timeout_ms";
+    /// Response (three tiers): why the server finished the request itself instead of the
+    /// cloud server (unreachable, too slow, refused, garbage); absent when the cloud answered.
+    pub const CLOUD_FALLBACK_REASON: &str = "tandem_cloud_fallback_reason";
     /// Input tensor: `fp32` (default), `fp16` or `int8`.
     pub const ENCODING: &str = "tandem_encoding";
     /// Input tensor, int8 encoding: the quantization step.
@@ -160,6 +166,8 @@ pub struct InferRequest {
     /// Three tiers: run up to this cut and forward the rest to the cloud server
     /// (`tandem_cloud_cut`, or its old name `tandem_upstream_cut`).
     pub cloud_cut: Option<usize>,
+    /// Three tiers: the longest the client lets the server wait for the cloud, ms.
+    pub cloud_timeout_ms: Option<u64>,
     /// The model hash the request named, if any.
     pub model_hash: Option<String>,
 }

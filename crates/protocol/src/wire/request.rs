@@ -55,7 +55,8 @@ pub fn decode_infer_request(
     let request: RequestJson<'_> = serde_json::from_slice(json)
         .map_err(|e| WireError::bad(format!("malformed inference request JSON: {e}")))?;
     let params = request.parameters.unwrap_or_default();
-    check_tandem_params(&params, "the request", &[param::MODEL_HASH, param::CLOUD_CUT, param::UPSTREAM_CUT])?;
+    let known = [param::MODEL_HASH, param::CLOUD_CUT, param::UPSTREAM_CUT, param::CLOUD_TIMEOUT_MS];
+    check_tandem_params(&params, "the request", &known)?;
     let model_hash = check_model_hash(&params, spec)?;
 
     let inputs_json = request.inputs.0;
@@ -70,6 +71,16 @@ pub fn decode_infer_request(
         )));
     }
     let cloud_cut = cloud_cut(&params, cut, spec)?;
+    let cloud_timeout_ms = match params.get::<u64>(param::CLOUD_TIMEOUT_MS) {
+        None => None,
+        Some(Ok(ms)) if cloud_cut.is_some() => Some(ms),
+        Some(Ok(_)) => {
+            return Err(WireError::bad("parameter `tandem_cloud_timeout_ms` needs `tandem_cloud_cut`"))
+        }
+        Some(Err(_)) => {
+            return Err(WireError::bad("parameter `tandem_cloud_timeout_ms` must be a whole number of ms"))
+        }
+    };
 
     let mut inputs = Vec::with_capacity(inputs_json.len());
     let mut encodings = Vec::with_capacity(inputs_json.len());
@@ -95,7 +106,16 @@ pub fn decode_infer_request(
     let (inputs, encodings) = paired.into_iter().unzip();
 
     let outputs = requested_outputs(&params, request.outputs.map(|o| o.0), spec)?;
-    Ok(InferRequest { id: request.id, cut, inputs, encodings, outputs, cloud_cut, model_hash })
+    Ok(InferRequest {
+        id: request.id,
+        cut,
+        inputs,
+        encodings,
+        outputs,
+        cloud_cut,
+        cloud_timeout_ms,
+        model_hash,
+    })
 }
 
 /// The request's `tandem_model_hash`: hex, and the served model's (case aside).

@@ -136,6 +136,10 @@ pub struct InferOptions {
     /// Force this encoding of the crossing tensors when offloading.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub encoding: Option<Encoding>,
+    /// Three tiers: force this cloud cut (after `cut`): the edge runs up to it and the cloud
+    /// server behind the edge the rest. Refused, and reported, without a cloud tier.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub cloud_cut: Option<usize>,
     /// This request's deadline, ms, instead of the policy's.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub deadline_ms: Option<f64>,

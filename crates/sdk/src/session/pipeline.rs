@@ -17,7 +17,9 @@ use crate::netest::{LinkEstimate, TransferSample};
 use crate::planner::{EdgeProfile, Plan, Policy};
 use crate::platform::PlatformState;
 use crate::report::{Decision, FallbackReason, InferResult, Report};
-use crate::transport::{Answer, Exchange, OffloadError, Outgoing, HTTP_REQUEST_OVERHEAD_BYTES};
+use crate::transport::{
+    Answer, CloudAnswer, CloudHop, Exchange, OffloadError, Outgoing, HTTP_REQUEST_OVERHEAD_BYTES,
+};
 use crate::NamedTensor;
 use tandem_model::util::ms_since;
 
@@ -52,6 +54,7 @@ struct Spent {
     edge_timeout_ms: Option<f64>,
     encoding_sent: Option<Encoding>,
     decisions: Vec<Decision>,
+    cloud: CloudAnswer,
 }
 
 /// How long the edge may take, and whether trying it is pointless.
@@ -214,8 +217,9 @@ impl Inner {
         fallback: &mut Fallback,
     ) -> Result<Vec<NamedTensor>, SessionError> {
         let cut = plan.cut;
+        let cloud = self.cloud_hop(req, plan, target);
         let t = Instant::now();
-        let (crossing, outgoing, run_ms) = self.run_before_cut(req, plan, target, inputs).await?;
+        let (crossing, outgoing, run_ms) = self.run_before_cut(req, plan, target, inputs, cloud).await?;
         spent.phone_ms += ms_since(t);
         self.observe_phone(cut, run_ms);
         let Outgoing { body, encoding, decisions } = outgoing;
@@ -263,6 +267,7 @@ impl Inner {
         plan: &Plan,
         target: &Target,
         inputs: Vec<NamedTensor>,
+        cloud: Option<CloudHop>,
     ) -> Result<(Vec<NamedTensor>, Outgoing, f64), SessionError> {
         let edge = self.edge.as_ref().expect("a plan offloads only with an edge");
         let transport = edge.transport.clone();
@@ -272,10 +277,29 @@ impl Inner {
         let outputs: Vec<String> = target.exit_output.iter().cloned().collect();
         blocking(move || {
             let (crossing, run_ms) = run_part(&exec, 0, cut, &inputs)?;
-            let outgoing = transport.encode(&id, &crossing, encoding, &outputs);
+            let outgoing = transport.encode(&id, &crossing, encoding, &outputs, cloud);
             Ok((crossing, outgoing, run_ms))
         })
         .await
+    }
+
+    /// The cloud hop of a three-tier plan: its cut, and how long the edge may wait for the
+    /// cloud so that, if the cloud fails, the edge still finishes the rest (at 1.5x its
+    /// profiled time) and the answer arrives within the phone's own edge timeout.
+    fn cloud_hop(&self, req: &Request, plan: &Plan, target: &Target) -> Option<CloudHop> {
+        let cut = plan.cloud_cut.filter(|_| plan.offloads())?;
+        let predicted_before = req.device.before_ms.get(plan.cut).copied().unwrap_or(0.0);
+        let edge_timeout_ms = self.budget(req, plan, target, predicted_before).timeout_ms;
+        let edge = self.edge.as_ref()?;
+        let profile = edge.planning_profile(self, &req.device);
+        let after = |c: usize| profile.cuts.get(c).and_then(|p| p.after_ms).unwrap_or(0.0);
+        let edge_rest_ms = (after(cut) - after(target.until)).max(0.0);
+        let p = &plan.predicted;
+        let timeout_ms = edge_timeout_ms.map(|t| {
+            let others = p.upload_ms + p.rtt_ms + p.edge_ms + p.download_ms + 1.5 * edge_rest_ms;
+            (t - others).max(1.0).round() as u64
+        });
+        Some(CloudHop { cut, timeout_ms })
     }
 
     /// The edge's time budget, from the deadline and how long finishing locally takes (the
@@ -365,6 +389,7 @@ impl Inner {
         spent.phone_ms += (attempt_ms - answer.first_byte_ms - answer.download_ms).max(0.0);
         spent.bytes_up = body_bytes;
         spent.bytes_down = answer.bytes_down;
+        spent.cloud = answer.cloud.clone();
         self.estimator().record(
             &req.state,
             &TransferSample {
@@ -442,6 +467,10 @@ impl Inner {
             breaker,
             encoding_sent: spent.encoding_sent,
             decisions: spent.decisions,
+            cloud_cut: spent.cloud.cut,
+            cloud_ms: spent.cloud.round_trip_ms,
+            cloud_compute_ms: spent.cloud.compute_ms,
+            cloud_fallback_reason: spent.cloud.fallback_reason,
             plan,
         }
     }

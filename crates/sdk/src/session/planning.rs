@@ -3,7 +3,8 @@
 
 use super::pipeline::Request;
 use super::{Inner, SessionError};
-use crate::planner::{self, Adjustment, Constraints, EdgeProfile, Plan, PlanError, PlanInput};
+use crate::netest::LinkEstimate;
+use crate::planner::{self, Adjustment, CloudTier, Constraints, EdgeProfile, Plan, PlanError, PlanInput};
 use crate::report::FallbackReason;
 use crate::Error;
 use crate::{NamedTensor, TensorSpec};
@@ -79,11 +80,18 @@ impl Inner {
         }
         constraints.forced_cut = req.options.cut.filter(|_| overrides);
         constraints.forced_encoding = req.options.encoding.filter(|_| overrides);
+        constraints.forced_cloud_cut = req.options.cloud_cut.filter(|_| overrides);
+        // Three tiers: the cloud behind the edge, as the edge's profile describes it.
+        let cloud_info = edge.and_then(|e| e.cloud.as_deref());
+        let cloud_link =
+            cloud_info.map(|c| LinkEstimate::fixed(c.link.uplink_mbps, c.link.downlink_mbps, c.link.rtt_ms));
+        let cloud =
+            cloud_info.zip(cloud_link.as_ref()).map(|(c, link)| CloudTier { profile: &c.profile, link });
         let input = PlanInput {
             cuts: self.model.cuts(),
             device: &req.device,
             edge,
-            cloud: None,
+            cloud,
             link: &req.link,
             platform: &req.state,
             energy: &self.energy,
