@@ -513,54 +513,8 @@ async fn compute_and_respond(
     parameters.insert(param::PREPARE_MS.into(), prepare_ms.into());
     let outputs = match (request.cloud_cut, &state.cloud) {
         (Some(k), Some(cloud)) => {
-            let timeout = cloud.timeout(request.cloud_timeout_ms);
-            let forwarded =
-                match tokio::time::timeout(timeout, cloud.forward(&served.name, &served.spec.hash, &outputs))
-                    .await
-                {
-                    Ok(forwarded) => forwarded.and_then(|f| {
-                        check_cloud_outputs(f, &request.outputs, &served.model)
-                            .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
-                    }),
-                    Err(_) => Err(EdgeError::Cloud {
-                        url: cloud.url().to_string(),
-                        reason: format!("no answer within {} ms", timeout.as_millis()),
-                    }),
-                };
-            match forwarded {
-                Ok(forwarded) => {
-                    state.metrics.cloud("ok");
-                    parameters.insert(param::CLOUD_CUT.into(), k.into());
-                    parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
-                    if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
-                        parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
-                    }
-                    // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
-                    for (old, new) in param::RENAMED {
-                        if let Some(value) = parameters.get(new).cloned() {
-                            parameters.insert(old.into(), value);
-                        }
-                    }
-                    log::debug!(
-                        "cloud url={} model={} cut={k} ms={:.2}",
-                        cloud.url(),
-                        served.name,
-                        forwarded.round_trip_ms
-                    );
-                    forwarded.response.outputs
-                }
-                Err(e) => {
-                    // The cloud failed: finish here, and say why.
-                    state.metrics.cloud("fallback");
-                    log::info!("cloud url={} model={} cut={k} fallback: {e}", cloud.url(), served.name);
-                    let (rest, end, ms) = finish_here(state, &served, k, &request.outputs, outputs).await?;
-                    parameters.insert(param::CLOUD_FALLBACK_REASON.into(), e.to_string().into());
-                    parameters.insert(param::END_CUT.into(), end.into());
-                    let total = compute_ms + ms;
-                    parameters.insert(param::COMPUTE_MS.into(), total.into());
-                    rest
-                }
-            }
+            let hop = CloudHop { cloud, cut: k, timeout: cloud.timeout(request.cloud_timeout_ms) };
+            cloud_or_here(state, &served, hop, &request.outputs, outputs, &mut parameters, compute_ms).await?
         }
         _ => outputs,
     };
@@ -591,6 +545,77 @@ async fn compute_and_respond(
         }
     }
     Ok((response, sent))
+}
+
+/// The cloud hop of a three-tier request.
+struct CloudHop<'a> {
+    cloud: &'a Cloud,
+    /// Where the cloud takes over.
+    cut: usize,
+    /// How long to wait for its answer.
+    timeout: Duration,
+}
+
+/// Forwards the tensors crossing the cloud cut and returns the cloud's outputs, with its
+/// timings among `parameters`; if the cloud fails, finishes the rest here and says why
+/// (`compute_ms`: this server's time so far).
+async fn cloud_or_here(
+    state: &Shared,
+    served: &Arc<ServedModel>,
+    hop: CloudHop<'_>,
+    requested: &[RequestedOutput],
+    crossing: Vec<NamedTensor>,
+    parameters: &mut Map<String, Value>,
+    compute_ms: f64,
+) -> Result<Vec<NamedTensor>, EdgeError> {
+    let CloudHop { cloud, cut: k, timeout } = hop;
+    let forwarded = match tokio::time::timeout(
+        timeout,
+        cloud.forward(&served.name, &served.spec.hash, &crossing),
+    )
+    .await
+    {
+        Ok(forwarded) => forwarded.and_then(|f| {
+            check_cloud_outputs(f, requested, &served.model)
+                .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
+        }),
+        Err(_) => Err(EdgeError::Cloud {
+            url: cloud.url().to_string(),
+            reason: format!("no answer within {} ms", timeout.as_millis()),
+        }),
+    };
+    match forwarded {
+        Ok(forwarded) => {
+            state.metrics.cloud("ok");
+            parameters.insert(param::CLOUD_CUT.into(), k.into());
+            parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
+            if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
+                parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
+            }
+            // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
+            for (old, new) in param::RENAMED {
+                if let Some(value) = parameters.get(new).cloned() {
+                    parameters.insert(old.into(), value);
+                }
+            }
+            log::debug!(
+                "cloud url={} model={} cut={k} ms={:.2}",
+                cloud.url(),
+                served.name,
+                forwarded.round_trip_ms
+            );
+            Ok(forwarded.response.outputs)
+        }
+        Err(e) => {
+            state.metrics.cloud("fallback");
+            log::info!("cloud url={} model={} cut={k} fallback: {e}", cloud.url(), served.name);
+            let (rest, end, ms) = finish_here(state, served, k, requested, crossing).await?;
+            parameters.insert(param::CLOUD_FALLBACK_REASON.into(), e.to_string().into());
+            parameters.insert(param::END_CUT.into(), end.into());
+            parameters.insert(param::COMPUTE_MS.into(), (compute_ms + ms).into());
+            Ok(rest)
+        }
+    }
 }
 
 /// Runs the part from cut `from` to the first cut producing `requested` here, in a compute
