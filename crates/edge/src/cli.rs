@@ -38,6 +38,14 @@ pub struct EdgeArgs {
     /// Extra CA certificate (PEM) to trust for an https:// cloud server.
     #[arg(long, value_name = "FILE", alias = "upstream-ca")]
     pub cloud_ca: Option<PathBuf>,
+    /// The cloud is a plain OIP server (KServe, Triton) serving this `tandem export`
+    /// repository (its directory or manifest): requests go to the exported parts.
+    #[arg(long, value_name = "DIR", requires = "cloud")]
+    pub cloud_repository: Option<PathBuf>,
+    /// With --cloud-repository: the edge-to-cloud rate each way, Mbps, advertised to phones
+    /// (a plain server has no probe endpoint; the round trip is measured).
+    #[arg(long, default_value_t = 100.0)]
+    pub cloud_link_mbps: f64,
     /// The longest to wait for the cloud server before finishing a request here, ms.
     #[arg(long, default_value_t = 10_000)]
     pub cloud_timeout_ms: u64,
@@ -125,7 +133,11 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
     if let Some(file) = args.cloud_ca {
         builder = builder.cloud_ca_file(file);
     }
+    if let Some(path) = args.cloud_repository {
+        builder = builder.cloud_repository(path);
+    }
     builder = builder
+        .cloud_link_mbps(args.cloud_link_mbps)
         .cloud_timeout(Duration::from_millis(args.cloud_timeout_ms))
         .cloud_refresh(seconds(args.cloud_refresh_s, "--cloud-refresh-s")?);
     if let Some(n) = args.max_concurrent {

@@ -1,12 +1,19 @@
-//! Three tiers: forwarding the tensors crossing a later cut to another Tandem server (the
-//! cloud tier) with the same protocol, and reading back its outputs; and keeping what the
-//! phone needs to plan three tiers fresh in the background: the cloud's profile of each
-//! served model and the edge-to-cloud link, measured with the cloud's probe endpoints.
+//! Three tiers: forwarding the tensors crossing a later cut to the cloud tier, and reading
+//! back its outputs; and keeping what the phone needs to plan three tiers fresh in the
+//! background. The cloud is either another Tandem server (same protocol; its profile of each
+//! served model is fetched and the link measured with its probe endpoints), or a plain Open
+//! Inference Protocol server (KServe, Triton) serving a `tandem export` repository: then the
+//! request at cut K goes to the exported part `NAME_cutK` with no Tandem parameter, the cloud
+//! takes over only at the exported cuts it has ready, its times are estimated by this
+//! server's own, and the link's rates are the operator's declaration (the round trip is
+//! measured).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tandem_protocol::client::{self, TensorData};
+use tandem_protocol::manifest::Manifest;
 use tandem_protocol::profile::{CloudInfo, CloudLink, EdgeProfile};
 use tokio::sync::watch;
 
@@ -26,8 +33,21 @@ pub(crate) struct Cloud {
     client: reqwest::Client,
     /// The longest to wait for the cloud's answer before finishing a request here.
     timeout: Duration,
+    /// A plain OIP cloud: what it serves and the declared link rate.
+    plain: Option<PlainCloud>,
     known: Mutex<Known>,
 }
+
+/// A plain OIP cloud serving a `tandem export` repository.
+pub(crate) struct PlainCloud {
+    /// The repository's manifest: which parts are served under which names.
+    pub manifest: Manifest,
+    /// The edge-to-cloud rate each way, Mbps, as the operator declares it.
+    pub link_mbps: f64,
+}
+
+/// This server's own profile of a served model (a plain cloud's times are estimated by it).
+pub(crate) type OwnProfile = Box<dyn Fn(&str) -> Option<EdgeProfile> + Send + Sync>;
 
 /// What the background refresh learned.
 #[derive(Default)]
@@ -36,6 +56,8 @@ struct Known {
     link: Option<(CloudLink, Instant)>,
     /// The cloud's profile of each served model (same model file only).
     profiles: HashMap<String, EdgeProfile>,
+    /// A plain cloud: the cuts it takes over at, per served model.
+    cuts: HashMap<String, Vec<usize>>,
 }
 
 /// What came back from the cloud server.
@@ -53,6 +75,7 @@ impl Cloud {
         token: Option<String>,
         root_cert_pem: Option<&[u8]>,
         timeout: Duration,
+        plain: Option<PlainCloud>,
     ) -> Result<Cloud, EdgeError> {
         let url = url.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -67,7 +90,7 @@ impl Cloud {
             builder = builder.add_root_certificate(cert);
         }
         let client = builder.build().map_err(|e| EdgeError::Config(format!("cloud client: {e}")))?;
-        Ok(Cloud { url, token, client, timeout, known: Mutex::default() })
+        Ok(Cloud { url, token, client, timeout, plain, known: Mutex::default() })
     }
 
     /// The cloud server's base URL.
@@ -86,12 +109,16 @@ impl Cloud {
         let (link, at) = known.link.as_ref()?;
         let profile = known.profiles.get(model)?.clone();
         let age_ms = at.elapsed().as_secs_f64() * 1e3;
-        Some(CloudInfo { profile, link: CloudLink { age_ms, ..link.clone() } })
+        let cuts = known.cuts.get(model).cloned();
+        Some(CloudInfo { profile, link: CloudLink { age_ms, ..link.clone() }, cuts })
     }
 
     /// Measures the link and fetches the cloud's profile of each `(name, hash)` model; what
     /// fails is logged and forgotten (a stale profile must not outlive a changed cloud).
-    pub(crate) async fn refresh(&self, models: &[(String, String)]) {
+    pub(crate) async fn refresh(&self, models: &[(String, String)], own: &OwnProfile) {
+        if let Some(plain) = &self.plain {
+            return self.refresh_plain(plain, models, own).await;
+        }
         let link = self.measure_link().await;
         let mut profiles = HashMap::new();
         for (name, hash) in models {
@@ -109,6 +136,56 @@ impl Cloud {
         if let Ok(mut known) = self.known.lock() {
             known.link = link.ok().map(|l| (l, Instant::now()));
             known.profiles = profiles;
+        }
+    }
+
+    /// A plain cloud: the round trip (best of three `GET /v2/health/ready`), the declared
+    /// rates, and per served model the exported parts that answer ready, with this server's
+    /// own times as the estimate of the cloud's.
+    async fn refresh_plain(&self, plain: &PlainCloud, models: &[(String, String)], own: &OwnProfile) {
+        let mut rtt_ms = f64::INFINITY;
+        for _ in 0..3 {
+            let start = Instant::now();
+            match self.request(reqwest::Method::GET, "/v2/health/ready").send().await {
+                Ok(r) if r.status().is_success() => rtt_ms = rtt_ms.min(start.elapsed().as_secs_f64() * 1e3),
+                Ok(r) => log::info!("cloud url={} health answered {}", self.url, r.status()),
+                Err(e) => log::info!("cloud url={} health error=\"{e}\"", self.url),
+            }
+        }
+        let mut profiles = HashMap::new();
+        let mut cuts = HashMap::new();
+        for (name, hash) in models {
+            let Some(entry) = plain.manifest.by_hash(hash) else { continue };
+            let mut ready = vec![];
+            for c in &entry.cuts {
+                let path = format!("/v2/models/{}/ready", c.served_name);
+                if self
+                    .request(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    ready.push(c.cut);
+                }
+            }
+            if let (false, Some(mut profile)) = (ready.is_empty(), own(name)) {
+                profile.cuts.iter_mut().for_each(|c| c.measured = false);
+                profile.load = Default::default();
+                profiles.insert(name.clone(), profile);
+                cuts.insert(name.clone(), ready);
+            }
+        }
+        let link = rtt_ms.is_finite().then_some(CloudLink {
+            uplink_mbps: plain.link_mbps,
+            downlink_mbps: plain.link_mbps,
+            rtt_ms,
+            age_ms: 0.0,
+            rates_measured: false,
+        });
+        if let Ok(mut known) = self.known.lock() {
+            known.link = link.map(|l| (l, Instant::now()));
+            known.profiles = profiles;
+            known.cuts = cuts;
         }
     }
 
@@ -153,29 +230,48 @@ impl Cloud {
         let path = format!("/v2/probe?bytes={PROBE_BYTES}");
         let down_ms = timed(self.request(reqwest::Method::GET, &path)).await?;
         let mbps = |ms: f64| PROBE_BYTES as f64 * 8.0 / ((ms - rtt_ms).max(0.05) * 1e3);
-        Ok(CloudLink { uplink_mbps: mbps(up_ms), downlink_mbps: mbps(down_ms), rtt_ms, age_ms: 0.0 })
+        Ok(CloudLink {
+            uplink_mbps: mbps(up_ms),
+            downlink_mbps: mbps(down_ms),
+            rtt_ms,
+            age_ms: 0.0,
+            rates_measured: true,
+        })
     }
 
     /// Sends the tensors crossing `cut` of `model` (float32, binary) and returns the model
-    /// outputs the cloud server computed.
+    /// outputs the cloud server computed: to the same model on a Tandem cloud (with the
+    /// model hash), to the exported part after `cut` on a plain one.
     pub(crate) async fn forward(
         &self,
         model: &str,
         model_hash: &str,
+        cut: usize,
         crossing: &[NamedTensor],
     ) -> Result<Forwarded, EdgeError> {
         let failed = |reason: String| EdgeError::Cloud { url: self.url.clone(), reason };
         let inputs =
             crossing.iter().map(|t| encoding::encode(t, Encoding::Fp32)).collect::<Result<Vec<_>, _>>()?;
-        let options = RequestOptions {
-            model_hash: Some(model_hash.into()),
-            binary_outputs: true,
-            ..Default::default()
+        let (served, body) = match &self.plain {
+            None => {
+                let options = RequestOptions {
+                    model_hash: Some(model_hash.into()),
+                    binary_outputs: true,
+                    ..Default::default()
+                };
+                (model.to_string(), wire::encode_infer_request(&inputs, &options))
+            }
+            Some(plain) => {
+                let part = plain.manifest.by_hash(model_hash).and_then(|e| e.cut(cut)).ok_or_else(|| {
+                    failed(format!("its repository has no exported part after cut {cut} of this model"))
+                })?;
+                let options = RequestOptions { binary_outputs: true, ..Default::default() };
+                (part.served_name.clone(), client::encode_request(&inputs, &options, &[], TensorData::Binary))
+            }
         };
-        let body = wire::encode_infer_request(&inputs, &options);
         let mut request = self
             .client
-            .post(format!("{}/v2/models/{model}/infer", self.url))
+            .post(format!("{}/v2/models/{served}/infer", self.url))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body.body);
         if let Some(len) = body.header_len {
@@ -212,12 +308,13 @@ impl Cloud {
 pub(crate) async fn refresher(
     cloud: std::sync::Arc<Cloud>,
     models: Vec<(String, String)>,
+    own: OwnProfile,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            _ = cloud.refresh(&models) => {}
+            _ = cloud.refresh(&models, &own) => {}
             _ = stop.changed() => return,
         }
         tokio::select! {

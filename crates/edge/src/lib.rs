@@ -47,11 +47,12 @@ pub use engine::{EngineChoice, OrtOptions};
 pub use error::EdgeError;
 pub use load::LoadSnapshot;
 
-use crate::cloud::Cloud;
+use crate::cloud::{Cloud, PlainCloud};
 use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::profile::Profile;
 use crate::server::{AppState, ServedModel};
+use tandem_protocol::manifest::Manifest;
 
 /// Entry point: `EdgeServer::builder()`.
 pub struct EdgeServer;
@@ -77,6 +78,8 @@ pub struct EdgeServerBuilder {
     cloud_ca_file: Option<PathBuf>,
     cloud_timeout: Duration,
     cloud_refresh: Duration,
+    cloud_repository: Option<PathBuf>,
+    cloud_link_mbps: f64,
     body_limit_bytes: usize,
     json_body_limit_bytes: Option<usize>,
     request_timeout: Duration,
@@ -106,6 +109,8 @@ impl Default for EdgeServerBuilder {
             cloud_ca_file: None,
             cloud_timeout: Duration::from_secs(10),
             cloud_refresh: Duration::from_secs(15),
+            cloud_repository: None,
+            cloud_link_mbps: 100.0,
             body_limit_bytes: 64 << 20,
             json_body_limit_bytes: None,
             request_timeout: Duration::from_secs(60),
@@ -196,6 +201,22 @@ impl EdgeServerBuilder {
     /// profile endpoint publishes for phones planning three tiers (default 15 s).
     pub fn cloud_refresh(mut self, every: Duration) -> Self {
         self.cloud_refresh = every;
+        self
+    }
+
+    /// The cloud is a plain Open Inference Protocol server (KServe, Triton) serving the
+    /// `tandem export` repository whose manifest is at `path` (the directory or the file):
+    /// requests go to the exported part after the cloud cut, only exported cuts that answer
+    /// ready are offered to phones, and the cloud's times are estimated by this server's.
+    pub fn cloud_repository(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_repository = Some(path.into());
+        self
+    }
+
+    /// A plain OIP cloud has no probe endpoint: the edge-to-cloud rate, each way, that this
+    /// server advertises for it (default 100 Mbps; the round trip is measured).
+    pub fn cloud_link_mbps(mut self, mbps: f64) -> Self {
+        self.cloud_link_mbps = mbps;
         self
     }
 
@@ -381,7 +402,13 @@ impl EdgeServerBuilder {
         if let Some(cloud) = &state.cloud {
             let models =
                 state.models.values().map(|m| (m.name.clone(), m.model.hash().to_string())).collect();
-            tokio::spawn(cloud::refresher(cloud.clone(), models, config.cloud_refresh, profilers_rx.clone()));
+            let own_state = state.clone();
+            let own: cloud::OwnProfile = Box::new(move |name: &str| {
+                let served = own_state.models.get(name)?;
+                Some(served.profile.report(&served.name, &served.model, own_state.load.snapshot()))
+            });
+            let every = config.cloud_refresh;
+            tokio::spawn(cloud::refresher(cloud.clone(), models, own, every, profilers_rx.clone()));
         }
         if profiling {
             spawn_profilers(&state, &load, config.profile_budget, profilers_rx);
@@ -490,7 +517,22 @@ impl EdgeServerBuilder {
             Some(path) => Some(std::fs::read(path).map_err(|e| io_error(path, e))?),
             None => None,
         };
-        Ok(Some(Arc::new(Cloud::new(url, token, ca.as_deref(), self.cloud_timeout)?)))
+        let plain = match &self.cloud_repository {
+            Some(path) => {
+                let manifest = Manifest::load(path).map_err(|e| {
+                    EdgeError::Config(format!("the cloud's repository {}: {e}", path.display()))
+                })?;
+                if !(self.cloud_link_mbps.is_finite() && self.cloud_link_mbps > 0.0) {
+                    return Err(EdgeError::InvalidSetting {
+                        setting: "cloud_link_mbps (--cloud-link-mbps)",
+                        reason: format!("{} is not a positive rate", self.cloud_link_mbps),
+                    });
+                }
+                Some(PlainCloud { manifest, link_mbps: self.cloud_link_mbps })
+            }
+            None => None,
+        };
+        Ok(Some(Arc::new(Cloud::new(url, token, ca.as_deref(), self.cloud_timeout, plain)?)))
     }
 
     /// Runs the server on a runtime of its own until SIGINT or SIGTERM, then shuts down

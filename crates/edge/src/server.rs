@@ -569,21 +569,19 @@ async fn cloud_or_here(
     compute_ms: f64,
 ) -> Result<Vec<NamedTensor>, EdgeError> {
     let CloudHop { cloud, cut: k, timeout } = hop;
-    let forwarded = match tokio::time::timeout(
-        timeout,
-        cloud.forward(&served.name, &served.spec.hash, &crossing),
-    )
-    .await
-    {
-        Ok(forwarded) => forwarded.and_then(|f| {
-            check_cloud_outputs(f, requested, &served.model)
-                .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
-        }),
-        Err(_) => Err(EdgeError::Cloud {
-            url: cloud.url().to_string(),
-            reason: format!("no answer within {} ms", timeout.as_millis()),
-        }),
-    };
+    let forwarded =
+        match tokio::time::timeout(timeout, cloud.forward(&served.name, &served.spec.hash, k, &crossing))
+            .await
+        {
+            Ok(forwarded) => forwarded.and_then(|f| {
+                check_cloud_outputs(f, requested, &served.model)
+                    .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
+            }),
+            Err(_) => Err(EdgeError::Cloud {
+                url: cloud.url().to_string(),
+                reason: format!("no answer within {} ms", timeout.as_millis()),
+            }),
+        };
     match forwarded {
         Ok(forwarded) => {
             state.metrics.cloud("ok");

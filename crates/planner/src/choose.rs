@@ -171,6 +171,12 @@ fn admissible_forcing(
             adjustments.push(Adjustment::ForcedCutRefused { cut: c2, cloud: true, reason });
             None
         }
+        Some(c2) if !constraints.cloud_takes(c2) => {
+            let reason =
+                format!("the cloud does not serve cut {c2} (it serves {:?})", constraints.cloud_cuts);
+            adjustments.push(Adjustment::ForcedCutRefused { cut: c2, cloud: true, reason });
+            None
+        }
         c2 => c2,
     };
     (forced_cut, forced_cloud_cut)

@@ -30,6 +30,10 @@ pub struct Constraints {
     pub offloadable_cuts: Option<Vec<usize>>,
     /// Encodings the edge or the transport cannot take (a plain OIP edge takes float32 only).
     pub unusable_encodings: Vec<UnusableEncoding>,
+    /// The cuts the cloud can take over at (a plain OIP cloud serves only the exported
+    /// cuts); `None`: any.
+    #[serde(default)]
+    pub cloud_cuts: Option<Vec<usize>>,
 }
 
 /// An encoding that must not be used, and why.
@@ -50,6 +54,11 @@ impl Constraints {
     /// Whether the edge can take a request at `cut`.
     pub fn offloadable(&self, cut: usize) -> bool {
         self.offloadable_cuts.as_ref().is_none_or(|cuts| cuts.contains(&cut))
+    }
+
+    /// Whether the cloud can take over at `cut`.
+    pub fn cloud_takes(&self, cut: usize) -> bool {
+        self.cloud_cuts.as_ref().is_none_or(|cuts| cuts.contains(&cut))
     }
 
     /// Why `encoding` cannot be used, if it cannot.

@@ -404,7 +404,9 @@ fn three_tiers(input: &PlanInput, prep: &Prepared, scorer: &Scorer, out: &mut Ve
                     p,
                     score: scorer.score(&p),
                     offloads: true,
-                    fits: constraints.offloadable(c1) && constraints.unusable(encoding).is_none(),
+                    fits: constraints.offloadable(c1)
+                        && constraints.unusable(encoding).is_none()
+                        && constraints.cloud_takes(c2),
                 });
             }
         }

@@ -411,6 +411,19 @@ fn three_tiers_when_the_cloud_is_faster() {
         planner::plan(&PlanInput { cloud: Some(CloudTier { profile: &cloud, link: &slow }), ..case.input() })
             .expect("plans");
     assert_eq!(plan.tiers, vec![Tier::Device, Tier::Edge]);
+    // a plain OIP cloud serving only cut 2: the edge runs up to 2, never stops at 1
+    let plain = Constraints { cloud_cuts: Some(vec![2]), ..Constraints::none() };
+    let plan = planner::plan(&PlanInput { constraints: plain.clone(), ..input.clone() }).expect("plans");
+    assert_eq!((plan.cut, plan.cloud_cut), (1, Some(2)), "{plan:#?}");
+    // forcing a cloud cut it does not serve is refused
+    let forced = Constraints { forced_cloud_cut: Some(1), ..plain };
+    let plan = planner::plan(&PlanInput { constraints: forced, ..input }).expect("plans");
+    assert_ne!(plan.cloud_cut, Some(1));
+    assert!(
+        matches!(&plan.adjustments[..], [Adjustment::ForcedCutRefused { cut: 1, cloud: true, .. }]),
+        "{:?}",
+        plan.adjustments
+    );
 }
 
 #[test]

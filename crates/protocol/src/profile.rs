@@ -85,10 +85,15 @@ pub struct EdgeProfile {
 /// and the edge's measured link to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CloudInfo {
-    /// The cloud's per-cut times and load, as the cloud's profile endpoint gave them.
+    /// The cloud's per-cut times and load, as the cloud's profile endpoint gave them (a
+    /// plain OIP cloud has none: then the edge's own times, every cut `measured: false`).
     pub profile: EdgeProfile,
     /// The edge-to-cloud link.
     pub link: CloudLink,
+    /// The cuts the cloud can take over at (a plain OIP cloud: the exported parts it has
+    /// ready); `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuts: Option<Vec<usize>>,
 }
 
 /// The edge-to-cloud link, measured by the edge with the cloud's probe endpoints.
@@ -102,6 +107,15 @@ pub struct CloudLink {
     pub rtt_ms: f64,
     /// Age of the measurement when the profile was served, ms.
     pub age_ms: f64,
+    /// Whether the rates were measured with the cloud's probe endpoints; `false`: declared
+    /// by the edge's operator (a plain OIP cloud has no probe endpoint), the round trip
+    /// measured.
+    #[serde(default = "measured_by_default")]
+    pub rates_measured: bool,
+}
+
+fn measured_by_default() -> bool {
+    true
 }
 
 impl EdgeCutProfile {

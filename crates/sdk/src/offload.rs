@@ -312,7 +312,11 @@ fn sanitize_profile(
             Err("the edge-to-cloud link is not usable".to_string())
         };
         match checked {
-            Ok(profile) => p.cloud = Some(Box::new(CloudInfo { profile, link: cloud.link })),
+            Ok(profile) => {
+                let cuts =
+                    cloud.cuts.take().map(|cuts| cuts.into_iter().filter(|c| *c < cut_count).collect());
+                p.cloud = Some(Box::new(CloudInfo { profile, cuts, ..*cloud }));
+            }
             Err(e) => log::warn!("the cloud behind the edge cannot be planned with: {e}"),
         }
     }

@@ -1,7 +1,8 @@
 //! The offload session against a plain Open Inference Protocol server: KServe's Python model
 //! server with ONNX Runtime (`deploy/kserve/tandem_kserve.py`) serving a `tandem export`
 //! repository. Outputs must equal local execution; only exported cuts are used; server
-//! times are learned from round trips.
+//! times are learned from round trips. And KServe as the cloud behind a Tandem edge (three
+//! tiers, `tandem edge --cloud URL --cloud-repository DIR`).
 //!
 //! Needs a Python with `kserve` and `onnxruntime` (deploy/kserve/requirements.txt), named by
 //! `TANDEM_KSERVE_PYTHON`; run by `scripts/test-scaleout.sh`:
@@ -216,6 +217,8 @@ fn sessions_offload_to_kserve_and_match_local_execution() {
         }
     }
 
+    three_tiers_with_kserve_as_the_cloud(&server.url, &repo, &models[0].1);
+
     // A cut that was not exported runs locally, with the reason.
     let (name, model, _) = &models[0];
     let session = Session::builder(common::model_path(name))
@@ -256,6 +259,58 @@ fn sessions_offload_to_kserve_and_match_local_execution() {
         .expect("infers");
     assert!(!r.report.offloaded);
     assert_eq!(r.report.fallback_reason, Some(FallbackReason::HashMismatch));
+}
+
+/// A Tandem edge in front of KServe (the cloud, serving the exported cuts 0, 3, 11 and 22 of
+/// tiny_resnet): the phone plans and forces three tiers at the exported cuts only, and the
+/// outputs equal local execution.
+fn three_tiers_with_kserve_as_the_cloud(kserve_url: &str, repo: &Path, model: &Arc<Model>) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let edge = runtime
+        .block_on(
+            tandem_edge::EdgeServer::builder()
+                .model_file(common::model_path("tiny_resnet"))
+                .profile_budget(Duration::ZERO)
+                .cloud(kserve_url)
+                .cloud_repository(repo)
+                .cloud_refresh(Duration::from_millis(500))
+                .bind("127.0.0.1:0"),
+        )
+        .expect("the edge starts");
+    let profile_url = format!("{}/v2/models/tiny_resnet/profile", edge.url());
+    let advertised = runtime.block_on(async {
+        for _ in 0..100 {
+            if let Ok(r) = reqwest::get(&profile_url).await {
+                let p: serde_json::Value = r.json().await.unwrap_or_default();
+                if p["cloud"]["cuts"].is_array() {
+                    return Some(p["cloud"]["cuts"].clone());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
+    });
+    assert_eq!(advertised, Some(serde_json::json!([0, 3, 11, 22])), "the edge never advertised KServe");
+    let session = Session::builder(common::model_path("tiny_resnet"))
+        .edge(EdgeEndpoint::new(edge.url()))
+        .signals(wifi())
+        .config(quiet())
+        .build()
+        .expect("session builds");
+    assert_eq!(session.wait_for_edge(Duration::from_secs(30)).await_blocking(), EdgeStatus::Verified);
+    let inputs = input("tiny_resnet", model);
+    let whole = Executor::new(model.clone()).run_full(&inputs).expect("runs");
+    let options = InferOptions { cut: Some(3), cloud_cut: Some(11), ..Default::default() };
+    let r = session.infer_blocking_with(inputs.clone(), options).expect("infers");
+    assert_eq!(r.report.cloud_cut, Some(11), "{:?}", r.report);
+    assert_eq!(r.report.cloud_fallback_reason, None, "{:?}", r.report);
+    assert_close(&r.outputs, &whole, "phone 0..3, edge 3..11, KServe 11..");
+    let options = InferOptions { cut: Some(3), cloud_cut: Some(5), ..Default::default() };
+    let r = session.infer_blocking_with(inputs, options).expect("infers");
+    assert_eq!((r.report.plan.cloud_cut, r.report.cloud_cut), (None, None), "not exported: {:?}", r.report);
+    assert_close(&r.outputs, &whole, "cloud cut 5 refused: two tiers");
+    drop(session);
+    runtime.block_on(async { edge.shutdown().await.ok() });
 }
 
 /// Blocking on the session's async helpers from a plain test thread.

@@ -147,6 +147,63 @@ async fn a_stalled_cloud_still_meets_the_deadline_through_the_edge() {
     assert!(reason.contains("no answer within"), "{report:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_oip_cloud_takes_over_at_its_exported_cuts_only() {
+    let _serial = serial().await;
+    let model = tandem_sdk::Model::load(model_path(MODEL), &Default::default()).expect("loads");
+    let repo = tempfile::tempdir().expect("tempdir");
+    tandem_export::export(&model, MODEL, &[11, 16], repo.path()).expect("exports");
+    // The cloud: each exported part served as a model of its own, as KServe or Triton would
+    // serve the repository (a Tandem edge answers plain OIP requests too).
+    let repo_path = repo.path().to_path_buf();
+    let parts = repo_path.clone();
+    let cloud = Rig::start(
+        move || {
+            ["tiny_resnet_cut11", "tiny_resnet_cut16"].iter().fold(edge_builder(), |b, served| {
+                b.model(*served, parts.join(served).join("1").join("model.onnx"))
+            })
+        },
+        LinkConfig::mbps(50.0, 50.0, 10.0),
+    )
+    .await;
+    let cloud_url = cloud.url();
+    let edge = Rig::start(
+        move || {
+            tiny_edge()
+                .cloud(cloud_url.clone())
+                .cloud_repository(repo_path.clone())
+                .cloud_link_mbps(40.0)
+                .cloud_refresh(Duration::from_millis(300))
+                .cloud_timeout(Duration::from_millis(800))
+        },
+        LinkConfig::mbps(100.0, 100.0, 4.0),
+    )
+    .await;
+    let profile = wait_for_cloud_info(&edge.url()).await;
+    assert_eq!(profile["cloud"]["cuts"], serde_json::json!([11, 16]), "{profile}");
+    let link = &profile["cloud"]["link"];
+    assert_eq!((link["uplink_mbps"].as_f64(), link["rates_measured"].as_bool()), (Some(40.0), Some(false)));
+
+    let s = session(&edge.url(), quiet_config());
+    assert_eq!(s.wait_for_edge(Duration::from_secs(10)).await, EdgeStatus::Verified);
+    let input = seeded_input(s.model(), 4);
+    let want = local_outputs(&model_path(MODEL), &input);
+    for cloud_cut in [11, 16] {
+        let r = s.infer_with(input.clone(), forced(3, cloud_cut)).await.expect("never an error");
+        assert_eq!(max_diff(&r.outputs, &want), 0.0, "{:?}", r.report);
+        assert_eq!(r.report.cloud_cut, Some(cloud_cut), "{:?}", r.report);
+        assert_eq!(r.report.cloud_fallback_reason, None);
+    }
+    // A cloud cut the repository does not have: refused by the planner, two tiers instead.
+    let r = s.infer_with(input.clone(), forced(3, 12)).await.expect("never an error");
+    assert_eq!(max_diff(&r.outputs, &want), 0.0);
+    assert_eq!((r.report.plan.cloud_cut, r.report.cloud_cut), (None, None), "{:?}", r.report);
+    let refused = r.report.plan.adjustments.iter().any(|a| {
+        matches!(a, Adjustment::ForcedCutRefused { cut: 12, cloud: true, reason } if reason.contains("does not serve"))
+    });
+    assert!(refused, "{:?}", r.report.plan.adjustments);
+}
+
 /// One fault, at one hop.
 #[derive(Clone, Copy, Debug)]
 enum Injected {

@@ -87,6 +87,7 @@ impl Inner {
             cloud_info.map(|c| LinkEstimate::fixed(c.link.uplink_mbps, c.link.downlink_mbps, c.link.rtt_ms));
         let cloud =
             cloud_info.zip(cloud_link.as_ref()).map(|(c, link)| CloudTier { profile: &c.profile, link });
+        constraints.cloud_cuts = cloud_info.and_then(|c| c.cuts.clone());
         let input = PlanInput {
             cuts: self.model.cuts(),
             device: &req.device,
