@@ -65,16 +65,7 @@ pub fn encode_request(
     outputs: &[RequestedOutput],
     data: TensorData,
 ) -> EncodedBody {
-    let mut parameters = Map::new();
-    if let Some(h) = &options.model_hash {
-        parameters.insert(param::MODEL_HASH.into(), h.clone().into());
-    }
-    if let Some(k) = options.cloud_cut {
-        parameters.insert(param::CLOUD_CUT.into(), k.into());
-    }
-    if let Some(ms) = options.cloud_timeout_ms.filter(|_| options.cloud_cut.is_some()) {
-        parameters.insert(param::CLOUD_TIMEOUT_MS.into(), ms.into());
-    }
+    let mut parameters = wire::tandem_parameters(options);
     if options.binary_outputs {
         parameters.insert(param::BINARY_DATA_OUTPUT.into(), true.into());
     }

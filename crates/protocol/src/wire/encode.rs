@@ -162,9 +162,9 @@ struct RequestOut<'a> {
     inputs: Vec<TensorOut<'a>>,
 }
 
-/// Encodes an inference request whose inputs all travel as binary data, with their Tandem
-/// encodings: what the offload client and a three-tier edge send.
-pub fn encode_infer_request(inputs: &[EncodedTensor], options: &RequestOptions) -> EncodedBody {
+/// The request's Tandem parameters that `options` sets: the model hash, the cloud cut and
+/// its timeout.
+pub(crate) fn tandem_parameters(options: &RequestOptions) -> Map<String, Value> {
     let mut parameters = Map::new();
     if let Some(h) = &options.model_hash {
         parameters.insert(param::MODEL_HASH.into(), h.clone().into());
@@ -175,6 +175,13 @@ pub fn encode_infer_request(inputs: &[EncodedTensor], options: &RequestOptions) 
     if let Some(ms) = options.cloud_timeout_ms.filter(|_| options.cloud_cut.is_some()) {
         parameters.insert(param::CLOUD_TIMEOUT_MS.into(), ms.into());
     }
+    parameters
+}
+
+/// Encodes an inference request whose inputs all travel as binary data, with their Tandem
+/// encodings: what the offload client and a three-tier edge send.
+pub fn encode_infer_request(inputs: &[EncodedTensor], options: &RequestOptions) -> EncodedBody {
+    let mut parameters = tandem_parameters(options);
     parameters.insert(param::BINARY_DATA_OUTPUT.into(), options.binary_outputs.into());
     let tensors: Vec<(&NamedTensor, bool)> = inputs.iter().map(|e| (&e.tensor, true)).collect();
     let per_tensor: Vec<Map<String, Value>> = inputs

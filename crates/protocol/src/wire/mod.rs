@@ -20,7 +20,7 @@ mod response;
 mod tests;
 
 pub use encode::{encode_infer_request, encode_infer_response, RequestOptions};
-pub(crate) use encode::{encode_tensors, join, TensorOut};
+pub(crate) use encode::{encode_tensors, join, tandem_parameters, TensorOut};
 pub use json::{MAX_DIMS, MAX_PARAMETERS, MAX_TENSORS};
 pub use request::{decode_infer_request, header_len, parse_byte_count};
 pub use response::{decode_infer_response, InferResponse};
