@@ -34,17 +34,13 @@ fn forced(cut: usize) -> InferOptions {
     InferOptions { cut: Some(cut), ..Default::default() }
 }
 
-/// A deterministic random source (xorshift64*), seeded from `TANDEM_FAULT_SEED` or the clock.
+/// A deterministic random source (xorshift64*), seeded from `TANDEM_FAULT_SEED` (default 1,
+/// so that a failure reproduces; set another seed to explore).
 struct Rng(u64);
 
 impl Rng {
     fn from_env() -> Rng {
-        let seed =
-            std::env::var("TANDEM_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
+        let seed = std::env::var("TANDEM_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
         eprintln!("fault injection seed: TANDEM_FAULT_SEED={seed}");
         Rng(seed.max(1))
     }
