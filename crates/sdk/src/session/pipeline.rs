@@ -296,7 +296,9 @@ impl Inner {
         let edge_rest_ms = (after(cut) - after(target.until)).max(0.0);
         let p = &plan.predicted;
         let timeout_ms = edge_timeout_ms.map(|t| {
-            let others = p.upload_ms + p.rtt_ms + p.edge_ms + p.download_ms + 1.5 * edge_rest_ms;
+            // the edge timeout is counted from after the part before the cut, still to run
+            let others =
+                predicted_before + p.upload_ms + p.rtt_ms + p.edge_ms + p.download_ms + 1.5 * edge_rest_ms;
             (t - others).max(1.0).round() as u64
         });
         Some(CloudHop { cut, timeout_ms })
