@@ -596,6 +596,9 @@ pub struct Results {
     pub summary: Summary,
     /// The trace-driven run, if any.
     pub trace: Option<TraceResult>,
+    /// The three-tier scenario (`--three-tiers`), if run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub three_tiers: Option<crate::three_tiers::ThreeTiersResult>,
 }
 
 /// The schema name in `results.json`.
