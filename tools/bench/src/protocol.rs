@@ -178,7 +178,7 @@ pub struct CutPrediction {
 }
 
 /// One measured request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The cut it ran at.
     pub cut: usize,

@@ -705,6 +705,7 @@ mod tests {
             offloaded,
             fallback: (!offloaded).then(|| "timeout".to_string()),
             edge_timeout_ms: Some(700.0),
+            ..Default::default()
         };
         let ok = CutResult::from_runs(2, 100, &[run(true, 30.0), run(true, 10.0), run(true, 20.0)], 9, 1.0);
         assert_eq!(ok.latency_ms, Some(20.0));
