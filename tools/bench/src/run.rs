@@ -282,14 +282,18 @@ fn phone_throttle(s: &Settings) -> Result<(Throttle, String), BenchError> {
     }
     match CpuThrottle::create(&format!("tandem-bench-{}-phone", std::process::id()), Some(s.slowdown)) {
         Ok(c) => {
+            let edge = if s.three_tiers.is_some() {
+                "the edge: see three_tiers.setup; the cloud in a group with cpu.shares={} and no quota"
+            } else {
+                "the edge in a group with cpu.shares={} and no quota"
+            };
             let detail = format!(
-                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; the edge in a group with \
-                 cpu.shares={} and no quota",
+                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; {}",
                 c.dir().display(),
                 c.quota_us().unwrap_or(0),
                 c.period_us().unwrap_or(0),
                 crate::throttle::PRIORITY_SHARES,
-                crate::throttle::PRIORITY_SHARES,
+                edge.replace("{}", &crate::throttle::PRIORITY_SHARES.to_string()),
             );
             Ok((Throttle::Cgroup(c), detail))
         }

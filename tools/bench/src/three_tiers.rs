@@ -74,6 +74,9 @@ pub struct ThreeTierRow {
     pub cloud_runs: usize,
     /// Why the edge finished a run itself, if it did (the first reason).
     pub cloud_fallback: Option<String>,
+    /// Why the phone finished a run itself, if it did (the first report code: a cap, or
+    /// the edge's refusal).
+    pub fallback: Option<String>,
     /// Largest absolute difference of any run's outputs from the phone's local-only outputs.
     pub max_abs_diff: Option<f64>,
     /// The planner's predicted latency (the `planner` row), ms.
@@ -109,6 +112,7 @@ impl ThreeTierRow {
             offloaded_runs: runs.iter().filter(|r| r.offloaded).count(),
             cloud_runs: runs.iter().filter(|r| cloud_cut.is_some() && r.cloud_cut == cloud_cut).count(),
             cloud_fallback: runs.iter().find_map(|r| r.cloud_fallback.clone()),
+            fallback: c.fallback,
             max_abs_diff: runs.iter().filter_map(|r| r.max_abs_diff).reduce(f64::max),
             predicted_latency_ms: None,
         }
@@ -474,9 +478,10 @@ fn ms(v: Option<f64>) -> String {
 }
 
 fn latency(r: &ThreeTierRow) -> String {
+    let why = r.fallback.as_deref().map_or(String::new(), |f| format!(" (phone fell back: {f})"));
     match (r.latency_ms, r.latency_lower_bound_ms) {
         (Some(l), _) => ms(Some(l)),
-        (None, Some(lb)) => format!("> {}", ms(Some(lb))),
+        (None, Some(lb)) => format!("> {}{why}", ms(Some(lb))),
         _ => "-".into(),
     }
 }
