@@ -32,8 +32,9 @@ pub struct ProfileState {
 
 impl EdgeProcess {
     /// Starts `exe edge` serving `models` on `listen`, in network namespace `netns` if given,
-    /// with `profile_budget_s` seconds per model for its profiler; its stderr goes to `log`.
-    /// Returns once it listens (loading big models takes a while).
+    /// with `profile_budget_s` seconds per model for its profiler and `extra` arguments
+    /// (e.g. `--cloud URL`); its stderr goes to `log`. Returns once it listens (loading big
+    /// models takes a while).
     pub fn spawn(
         exe: &Path,
         models: &[ModelSpec],
@@ -41,6 +42,7 @@ impl EdgeProcess {
         profile_budget_s: f64,
         netns: Option<&str>,
         log: &Path,
+        extra: &[String],
     ) -> Result<EdgeProcess, BenchError> {
         let mut cmd = match netns {
             Some(ns) => {
@@ -54,6 +56,7 @@ impl EdgeProcess {
         for m in models {
             cmd.arg("--model").arg(&m.path);
         }
+        cmd.args(extra);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
@@ -156,6 +159,58 @@ impl EdgeProcess {
             }
         }
         Ok(states)
+    }
+}
+
+/// The cloud behind an edge as the edge's profile endpoint advertises it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CloudAdvert {
+    /// The model.
+    pub model: String,
+    /// The edge-to-cloud rate the edge measured, Mbps.
+    pub uplink_mbps: f64,
+    /// The edge-to-cloud round trip the edge measured, ms.
+    pub rtt_ms: f64,
+}
+
+impl EdgeProcess {
+    /// Three tiers: waits until the edge's profile of every model describes the cloud behind
+    /// it (its profile and the measured link). Gives up after `timeout`.
+    pub async fn wait_for_cloud(
+        &self,
+        models: &[ModelSpec],
+        timeout: Duration,
+    ) -> Result<Vec<CloudAdvert>, BenchError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| BenchError::Edge(format!("HTTP client: {e}")))?;
+        let start = Instant::now();
+        let mut adverts = vec![];
+        for m in models {
+            let url = format!("{}/v2/models/{}/profile", self.url.trim_end_matches('/'), m.name);
+            loop {
+                let body: Option<serde_json::Value> = match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => r.json().await.ok(),
+                    _ => None,
+                };
+                let link = body.as_ref().map(|b| &b["cloud"]["link"]);
+                if let Some((uplink_mbps, rtt_ms)) =
+                    link.and_then(|l| l["uplink_mbps"].as_f64().zip(l["rtt_ms"].as_f64()))
+                {
+                    adverts.push(CloudAdvert { model: m.name.clone(), uplink_mbps, rtt_ms });
+                    break;
+                }
+                if start.elapsed() > timeout {
+                    return Err(BenchError::Edge(format!(
+                        "the edge did not advertise a cloud for `{}` after {timeout:?} (see edge.log)",
+                        m.name
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        Ok(adverts)
     }
 }
 

@@ -25,6 +25,11 @@
 //! 4. A trace-driven run ([`trace`]) changes the bandwidth every few seconds; the session
 //!    plans online from its estimator, and is compared with an oracle that knows the trace.
 //!
+//! 5. With `--three-tiers` ([`three_tiers`]), the edge is slowed down too and forwards to an
+//!    unthrottled cloud behind a second emulated link; per model and network, forced
+//!    three-tier splits and the planner's three-tier choice are measured alternately with
+//!    the best two-tier plan.
+//!
 //! Outputs: `results.json`, `results.md`, SVG plots, and the edge's and the phone's logs.
 
 pub mod edge;
@@ -41,6 +46,7 @@ pub mod shaper;
 pub mod stats;
 pub mod subset;
 mod sweep;
+pub mod three_tiers;
 pub mod throttle;
 pub mod trace;
 
@@ -179,6 +185,26 @@ pub struct BenchArgs {
     /// startup profile alone.
     #[arg(long, default_value_t = 5)]
     pub settle_requests: usize,
+    /// Three tiers: also start a cloud (`tandem edge`, unthrottled) behind an emulated link,
+    /// slow the edge down (--edge-slowdown) and point it at the cloud, and measure forced
+    /// three-tier splits and the planner's three-tier choice against the two-tier plans.
+    #[arg(long)]
+    pub three_tiers: bool,
+    /// With --three-tiers: how many times slower than the cloud the edge is (a cgroup v1 CPU
+    /// quota on the edge process; without a writable cgroup the edge runs at full speed,
+    /// and the results say so). Give --slowdown above it: the phone is the slowest tier.
+    #[arg(long, default_value_t = 4.0)]
+    pub edge_slowdown: f64,
+    /// With --three-tiers: the edge-to-cloud link's rate each way, Mbps.
+    #[arg(long, default_value_t = 50.0)]
+    pub cloud_mbps: f64,
+    /// With --three-tiers: the edge-to-cloud link's round trip, ms.
+    #[arg(long, default_value_t = 20.0)]
+    pub cloud_rtt_ms: f64,
+    /// With --three-tiers: the cloud cuts forced after cut 0, comma separated [default: 1,
+    /// last/4, last/2].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub cloud_cuts: Vec<usize>,
 }
 
 /// Runs `tandem bench` (or, with the hidden `phone` role, the phone process).
@@ -197,6 +223,12 @@ pub fn main(cli: BenchCli) -> Result<(), BenchError> {
                 s.regret_max.map_or("-".into(), |r| format!("{r:.3}")),
                 cli.args.out.display()
             );
+            if let Some(t) = &results.three_tiers {
+                eprintln!(
+                    "three tiers: beat the best two-tier plan in {} of {} cell(s); edge throttle: {}",
+                    t.summary.wins, t.summary.compared, t.setup.edge_throttle_detail
+                );
+            }
             Ok(())
         }
     }

@@ -63,6 +63,9 @@ pub fn render(r: &Results) -> String {
     if let Some(t) = &r.trace {
         trace_section(&mut out, t);
     }
+    if let Some(t) = &r.three_tiers {
+        crate::three_tiers::render(&mut out, t);
+    }
     if !r.skipped_models.is_empty() {
         let _ = writeln!(out, "\n## Skipped models\n");
         for sk in &r.skipped_models {

@@ -33,6 +33,8 @@ struct PhoneModel {
     meta: Option<ModelMeta>,
     /// The calibrated profile (scaled by the slowdown in calibrated-slowdown mode).
     device: Option<DeviceProfile>,
+    /// The outputs of the first local-only run: what every other run must give.
+    reference: Option<Vec<NamedTensor>>,
 }
 
 /// The session of the trace-driven run.
@@ -106,6 +108,7 @@ impl Phone {
             Command::Open(setup) => self.open(setup),
             Command::Calibrate { model } => self.calibrate(&model),
             Command::Plan { model, network } => self.plan(&model, &network),
+            Command::PlanThreeTiers { model, network } => self.plan_three_tiers(&model, &network),
             Command::Measure(req) => self.measure(&req),
             Command::TraceOpen { model, network, deadline_ms } => {
                 self.trace_open(&model, &network, deadline_ms)
@@ -162,6 +165,7 @@ impl Phone {
                 inputs,
                 meta,
                 device: None,
+                reference: None,
             });
         }
         self.setup = Some(setup);
@@ -243,22 +247,63 @@ impl Phone {
         })
     }
 
+    /// The latency objective's plan with the cloud the edge advertises, on `network`'s
+    /// known link, with the phone's calibrated profile (as [`Phone::plan`] for two tiers).
+    fn plan_three_tiers(&mut self, name: &str, network: &Network) -> Result<Response, BenchError> {
+        let pm = &self.models[self.model_index(name)?];
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let edge = pm.session.edge_profile();
+        let cloud_info = edge.as_ref().and_then(|e| e.cloud.as_deref());
+        let cloud_link = cloud_info
+            .map(|c| planner::LinkEstimate::fixed(c.link.uplink_mbps, c.link.downlink_mbps, c.link.rtt_ms));
+        let cloud = cloud_info
+            .zip(cloud_link.as_ref())
+            .map(|(c, link)| planner::CloudTier { profile: &c.profile, link });
+        let (link, platform, policy) =
+            (network.link(), network.platform_state(&network.name), Policy::latency());
+        let plan = planner::plan(&PlanInput {
+            cuts: pm.session.model().cuts(),
+            device: &device,
+            edge: edge.as_ref(),
+            cloud,
+            link: &link,
+            platform: &platform,
+            energy: &self.energy,
+            policy: &policy,
+            meta: pm.meta.as_ref(),
+            constraints: Default::default(),
+        })?;
+        Ok(Response::PlannedThreeTiers {
+            cut: plan.cut,
+            cloud_cut: plan.cloud_cut,
+            predicted_latency_ms: plan.predicted.total_ms,
+            reason: plan.reason,
+            cloud_known: cloud_info.is_some(),
+        })
+    }
+
     fn measure(&mut self, req: &MeasureRequest) -> Result<Response, BenchError> {
         let slowdown = self.setup()?.sleep_slowdown;
-        let pm = &self.models[self.model_index(&req.model)?];
+        let i = self.model_index(&req.model)?;
+        let pm = &self.models[i];
         pm.signals.set(req.network.platform_state(&req.network.name));
         let last = pm.session.model().last_cut();
         let mut runs = vec![];
+        let mut reference = pm.reference.clone();
         for i in 0..req.warmup + req.runs {
             let warm = i < req.warmup;
             let options = InferOptions {
                 cut: Some(req.cut),
                 encoding: None,
                 deadline_ms: if warm { None } else { req.deadline_ms },
-                cloud_cut: None,
+                cloud_cut: req.cloud_cut,
             };
             let result = pm.session.infer_blocking_with(pm.inputs.clone(), options)?;
-            let record = run_record(&result.report, slowdown, self.energy.compute_mw);
+            let mut record = run_record(&result.report, slowdown, self.energy.compute_mw);
+            if reference.is_none() && req.cut == last {
+                reference = Some(result.outputs.clone());
+            }
+            record.max_abs_diff = reference.as_deref().map(|want| max_abs_diff(&result.outputs, want));
             if warm {
                 continue;
             }
@@ -268,6 +313,7 @@ impl Phone {
                 break;
             }
         }
+        self.models[i].reference = reference;
         Ok(Response::Measured { runs })
     }
 
@@ -368,5 +414,19 @@ fn run_record(report: &Report, slowdown: Option<f64>, compute_mw: f64) -> RunRec
         offloaded: report.offloaded,
         fallback: report.fallback_reason.map(|r| r.code().to_string()),
         edge_timeout_ms: report.edge_timeout_ms,
+        cloud_cut: report.cloud_cut,
+        cloud_ms: report.cloud_ms,
+        cloud_compute_ms: report.cloud_compute_ms,
+        cloud_fallback: report.cloud_fallback_reason.clone(),
+        max_abs_diff: None,
     }
+}
+
+/// The largest absolute difference between two output lists (infinite when they differ in
+/// names or count).
+fn max_abs_diff(got: &[NamedTensor], want: &[NamedTensor]) -> f64 {
+    if got.len() != want.len() || got.iter().zip(want).any(|(a, b)| a.name != b.name) {
+        return f64::INFINITY;
+    }
+    got.iter().zip(want).map(|(a, b)| a.max_abs_diff(b)).fold(0.0, f64::max)
 }

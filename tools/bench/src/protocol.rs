@@ -50,6 +50,9 @@ pub struct MeasureRequest {
     /// Give up on the edge when finishing locally would still make this, ms: the cap of a
     /// measurement. `None`: no cap.
     pub deadline_ms: Option<f64>,
+    /// Three tiers: the forced cloud cut (after `cut`). `None`: two tiers.
+    #[serde(default)]
+    pub cloud_cut: Option<usize>,
 }
 
 /// How a trace run picks its cuts.
@@ -92,6 +95,14 @@ pub enum Command {
     },
     /// Plan with the known link of `network` for the three objectives.
     Plan {
+        /// The model's name.
+        model: String,
+        /// The network.
+        network: Network,
+    },
+    /// Plan with the known link of `network` for the latency objective, with the cloud
+    /// behind the edge as the edge's profile advertises it (three tiers).
+    PlanThreeTiers {
         /// The model's name.
         model: String,
         /// The network.
@@ -167,7 +178,7 @@ pub struct CutPrediction {
 }
 
 /// One measured request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The cut it ran at.
     pub cut: usize,
@@ -193,6 +204,23 @@ pub struct RunRecord {
     pub fallback: Option<String>,
     /// How long the session waited for the edge at most, ms.
     pub edge_timeout_ms: Option<f64>,
+    /// Three tiers: the cut where the cloud took over (`None`: two tiers, or the cloud
+    /// failed and the edge finished).
+    #[serde(default)]
+    pub cloud_cut: Option<usize>,
+    /// Three tiers: the edge's round trip to the cloud, ms.
+    #[serde(default)]
+    pub cloud_ms: Option<f64>,
+    /// Three tiers: the cloud's own compute, ms.
+    #[serde(default)]
+    pub cloud_compute_ms: Option<f64>,
+    /// Three tiers: why the edge finished the request itself.
+    #[serde(default)]
+    pub cloud_fallback: Option<String>,
+    /// The largest absolute difference of the outputs from the phone's local-only outputs
+    /// (`None` before a local-only run).
+    #[serde(default)]
+    pub max_abs_diff: Option<f64>,
 }
 
 /// One request of a trace run.
@@ -250,6 +278,19 @@ pub enum Response {
         device_before_ms: Vec<f64>,
         /// Whether the edge profile came from the edge (else the session's estimate).
         edge_profile_fetched: bool,
+    },
+    /// The three-tier plan (latency objective).
+    PlannedThreeTiers {
+        /// The phone/edge cut.
+        cut: usize,
+        /// The edge/cloud cut (`None`: the planner kept two tiers).
+        cloud_cut: Option<usize>,
+        /// Predicted latency, ms.
+        predicted_latency_ms: f64,
+        /// Why it won.
+        reason: String,
+        /// Whether the session's edge profile described a cloud.
+        cloud_known: bool,
     },
     /// Measured runs.
     Measured {

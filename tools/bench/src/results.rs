@@ -596,6 +596,9 @@ pub struct Results {
     pub summary: Summary,
     /// The trace-driven run, if any.
     pub trace: Option<TraceResult>,
+    /// The three-tier scenario (`--three-tiers`), if run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub three_tiers: Option<crate::three_tiers::ThreeTiersResult>,
 }
 
 /// The schema name in `results.json`.
@@ -702,6 +705,7 @@ mod tests {
             offloaded,
             fallback: (!offloaded).then(|| "timeout".to_string()),
             edge_timeout_ms: Some(700.0),
+            ..Default::default()
         };
         let ok = CutResult::from_runs(2, 100, &[run(true, 30.0), run(true, 10.0), run(true, 20.0)], 9, 1.0);
         assert_eq!(ok.latency_ms, Some(20.0));

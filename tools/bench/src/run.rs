@@ -12,16 +12,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use tandem_linkemu::{LinkConfig, LinkEmulator};
 
-use crate::edge::{EdgeProcess, ProfileState};
+use crate::edge::{CloudAdvert, EdgeProcess, ProfileState};
 use crate::error::BenchError;
 use crate::networks::Network;
 use crate::protocol::{
     Command, MeasureRequest, OpenedModel, PhoneSetup, Response, RunRecord, TraceMode, TraceRequest, TraceRun,
 };
 use crate::results::{ModelResult, NetworkResult, Results, Setup, Summary, TraceResult, SCHEMA};
-use crate::settings::Settings;
+use crate::settings::{Settings, ThreeTierSettings};
 use crate::shaper::KernelShaper;
 use crate::sweep::measure_model;
+use crate::three_tiers::{self, CloudSide, ThreeTiersResult, ThreeTiersSetup};
 use crate::throttle::CpuThrottle;
 use crate::trace::{markov_trace, summarize};
 use crate::{markdown, plots, BenchArgs, ShaperChoice, ThrottleChoice};
@@ -172,16 +173,35 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
         })?;
     let progress = progress_bar();
     let (throttle, throttle_detail) = phone_throttle(&s)?;
-    let (edge, _edge_group, edge_profiles, link) = start_edge(&s, &exe, &throttle, &runtime, &progress)?;
+    let priority = matches!(throttle, Throttle::Cgroup(_));
+    let cloud = s
+        .three_tiers
+        .as_ref()
+        .map(|t| CloudSide::start(&s, t, &exe, priority, &runtime, &progress))
+        .transpose()?;
+    let edge = start_edge(&s, &exe, &throttle, cloud.as_ref(), &runtime, &progress)?;
+    let advertised = match &cloud {
+        Some(_) => {
+            progress.set_message("edge: waiting until it advertises the cloud");
+            runtime.block_on(edge.edge.wait_for_cloud(&s.models, Duration::from_secs(120)))?
+        }
+        None => vec![],
+    };
+    let link = edge.link.clone();
 
     // --- phone ------------------------------------------------------------------------
     let sleep_slowdown = matches!(throttle, Throttle::Sleep).then_some(s.slowdown);
     let (mut phone, opened) = open_phone(&s, &exe, &throttle, &link, sleep_slowdown, &progress)?;
 
-    // --- static sweep -----------------------------------------------------------------
+    // --- static sweep (and, with three tiers, the three-tier rows) ---------------------
     let mut models = vec![];
+    let mut cells = vec![];
     for (spec, om) in s.models.iter().zip(&opened) {
-        models.push(measure_model(&mut phone, &link, &s, spec, om, &progress)?);
+        let m = measure_model(&mut phone, &link, &s, spec, om, &progress)?;
+        if let Some(t) = &s.three_tiers {
+            cells.extend(three_tiers::measure_model(&mut phone, &link, &s, t, &m, om, &progress)?);
+        }
+        models.push(m);
     }
 
     // --- trace --------------------------------------------------------------------------
@@ -194,18 +214,52 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
     drop(phone);
     drop(throttle);
 
+    let three_tiers = match (&s.three_tiers, &cloud, edge.throttle) {
+        (Some(t), Some(c), Some((kind, detail))) => Some(ThreeTiersResult::new(
+            three_tiers_setup(t, kind, detail, c.profiles.clone(), advertised),
+            cells,
+        )),
+        _ => None,
+    };
     let throttle_name = if sleep_slowdown.is_some() { "calibrated_sleep" } else { "cgroup" };
     let results = Results {
         schema: SCHEMA.into(),
-        setup: setup_of(&s, &clock, throttle_name, throttle_detail, edge_profiles),
+        setup: setup_of(&s, &clock, throttle_name, throttle_detail, edge.profiles),
         skipped_models: s.skipped.clone(),
         summary: Summary::of(&models),
         models,
         trace,
+        three_tiers,
     };
     write_outputs(&s.out, &results)?;
-    drop(edge);
+    drop(edge.edge);
+    drop(cloud);
     Ok(results)
+}
+
+/// The three-tier setup as written in the results.
+fn three_tiers_setup(
+    t: &ThreeTierSettings,
+    edge_throttle: String,
+    edge_throttle_detail: String,
+    cloud_profiles: Vec<ProfileState>,
+    advertised: Vec<CloudAdvert>,
+) -> ThreeTiersSetup {
+    ThreeTiersSetup {
+        edge_slowdown: t.edge_slowdown,
+        edge_throttle,
+        edge_throttle_detail,
+        cloud_link_mbps: t.cloud_mbps,
+        cloud_link_rtt_ms: t.cloud_rtt_ms,
+        cloud_profiles,
+        advertised,
+        method: "Latencies are measured end to end through the phone's session (medians of the reported runs); \
+                 after the sweep, per model and network, the best two-tier plan (the sweep's oracle cut: local-only \
+                 or the best phone/edge split), the forced three-tier splits and the planner's three-tier choice run \
+                 alternately, one run each per round after a warm-up round; a split wins when its median is below \
+                 the best two-tier plan's median of the same rounds. Energy is modeled from the measured times."
+            .into(),
+    }
 }
 
 /// The progress bar on stderr.
@@ -228,14 +282,18 @@ fn phone_throttle(s: &Settings) -> Result<(Throttle, String), BenchError> {
     }
     match CpuThrottle::create(&format!("tandem-bench-{}-phone", std::process::id()), Some(s.slowdown)) {
         Ok(c) => {
+            let edge = if s.three_tiers.is_some() {
+                "the edge: see three_tiers.setup; the cloud in a group with cpu.shares={} and no quota"
+            } else {
+                "the edge in a group with cpu.shares={} and no quota"
+            };
             let detail = format!(
-                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; the edge in a group with \
-                 cpu.shares={} and no quota",
+                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; {}",
                 c.dir().display(),
                 c.quota_us().unwrap_or(0),
                 c.period_us().unwrap_or(0),
                 crate::throttle::PRIORITY_SHARES,
-                crate::throttle::PRIORITY_SHARES,
+                edge.replace("{}", &crate::throttle::PRIORITY_SHARES.to_string()),
             );
             Ok((Throttle::Cgroup(c), detail))
         }
@@ -246,15 +304,27 @@ fn phone_throttle(s: &Settings) -> Result<(Throttle, String), BenchError> {
     }
 }
 
-/// The edge process (in its own CPU group when the phone is in one), once it has profiled
-/// its models, and the link to it.
+/// The edge process, its CPU group, what its profiler reached, and the link to it.
+struct EdgeSide {
+    edge: EdgeProcess,
+    _group: Option<CpuThrottle>,
+    profiles: Vec<ProfileState>,
+    link: Link,
+    /// Three tiers: `cgroup` or `none`, and the edge's throttle in words.
+    throttle: Option<(String, String)>,
+}
+
+/// The edge process (in its own CPU group when the phone is in one; with three tiers, in a
+/// group with the edge's quota, pointed at the cloud), once it has profiled its models, and
+/// the link to it.
 fn start_edge(
     s: &Settings,
     exe: &Path,
     throttle: &Throttle,
+    cloud: Option<&CloudSide>,
     runtime: &tokio::runtime::Runtime,
     progress: &ProgressBar,
-) -> Result<(EdgeProcess, Option<CpuThrottle>, Vec<ProfileState>, Link), BenchError> {
+) -> Result<EdgeSide, BenchError> {
     let shaper = match s.shaper {
         ShaperChoice::Kernel => Some(Arc::new(KernelShaper::create(std::process::id())?)),
         ShaperChoice::Linkemu => None,
@@ -268,17 +338,22 @@ fn start_edge(
         s.edge_profile_s,
         shaper.as_ref().map(|k| k.netns()),
         &s.out.join("edge.log"),
+        &cloud.map(CloudSide::edge_args).unwrap_or_default(),
     )?;
-    let edge_group = match throttle {
-        Throttle::Cgroup(_) => {
+    let (group, edge_throttle) = match (&s.three_tiers, throttle) {
+        (Some(t), _) => {
+            let (group, kind, detail) = three_tiers::throttle_edge(t, edge.pid());
+            (group, Some((kind, detail)))
+        }
+        (None, Throttle::Cgroup(_)) => {
             let group = CpuThrottle::create(&format!("tandem-bench-{}-edge", std::process::id()), None)?;
             group.add(edge.pid())?;
-            Some(group)
+            (Some(group), None)
         }
-        Throttle::Sleep => None,
+        (None, Throttle::Sleep) => (None, None),
     };
     let wait = Duration::from_secs_f64(s.edge_profile_s * s.models.len() as f64 + 300.0);
-    let edge_profiles = runtime.block_on(edge.wait_for_profiles(&s.models, wait))?;
+    let profiles = runtime.block_on(edge.wait_for_profiles(&s.models, wait))?;
     let upstream: SocketAddr = edge
         .authority()
         .parse()
@@ -288,7 +363,7 @@ fn start_edge(
         .map_err(BenchError::Link)?;
     let link = Link { emu: Arc::new(emu), shaper };
     link.unlimited()?;
-    Ok((edge, edge_group, edge_profiles, link))
+    Ok(EdgeSide { edge, _group: group, profiles, link, throttle: edge_throttle })
 }
 
 /// The phone process, throttled, with a session open per model (opened at full speed).

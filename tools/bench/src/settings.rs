@@ -41,6 +41,21 @@ pub(crate) struct Settings {
     pub(crate) trace_model: Option<String>,
     pub(crate) seed: u64,
     pub(crate) settle_requests: usize,
+    /// `--three-tiers` and its options.
+    pub(crate) three_tiers: Option<ThreeTierSettings>,
+}
+
+/// The options of the three-tier scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ThreeTierSettings {
+    /// How many times slower than the cloud the edge is.
+    pub(crate) edge_slowdown: f64,
+    /// The edge-to-cloud link's rate each way, Mbps.
+    pub(crate) cloud_mbps: f64,
+    /// Its round trip, ms.
+    pub(crate) cloud_rtt_ms: f64,
+    /// The cloud cuts forced after cut 0 (empty: 1, last/4, last/2).
+    pub(crate) cloud_cuts: Vec<usize>,
 }
 
 fn positive(name: &str, v: f64) -> Result<f64, BenchError> {
@@ -112,6 +127,26 @@ impl Settings {
             return Err(BenchError::Args(format!("--trace-s {trace_s}")));
         }
         crate::throttle::cfs_for(a.slowdown)?;
+        let three_tiers = if a.three_tiers {
+            if a.shaper == ShaperChoice::Kernel {
+                return Err(BenchError::Args(
+                    "--three-tiers needs --shaper linkemu (the edge in the kernel shaper's namespace cannot reach \
+                     the cloud)"
+                        .into(),
+                ));
+            }
+            crate::throttle::cfs_for(a.edge_slowdown).map_err(|_| {
+                BenchError::Args(format!("--edge-slowdown {}: expected 1 to 1000", a.edge_slowdown))
+            })?;
+            Some(ThreeTierSettings {
+                edge_slowdown: a.edge_slowdown,
+                cloud_mbps: positive("--cloud-mbps", a.cloud_mbps)?,
+                cloud_rtt_ms: a.cloud_rtt_ms.max(0.0),
+                cloud_cuts: a.cloud_cuts.clone(),
+            })
+        } else {
+            None
+        };
         Ok(Settings {
             quick: q,
             out: a.out.clone(),
@@ -141,6 +176,7 @@ impl Settings {
             trace_model: a.trace_model.clone(),
             seed: a.seed,
             settle_requests: a.settle_requests,
+            three_tiers,
         })
     }
 }

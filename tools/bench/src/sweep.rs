@@ -125,6 +125,7 @@ impl ModelSweep<'_> {
             warmup: s.settle_requests,
             runs: 0,
             deadline_ms: None,
+            cloud_cut: None,
         })?;
         Ok(())
     }
@@ -181,6 +182,7 @@ impl ModelSweep<'_> {
             warmup: 1,
             runs: s.runs,
             deadline_ms: None,
+            cloud_cut: None,
         })?;
         let local_cut = CutResult::from_runs(last, self.bytes[last], &local, last, 0.0);
         let local_ms = local_cut
@@ -230,6 +232,7 @@ impl ModelSweep<'_> {
             warmup,
             runs: if long { 1 } else { self.s.runs },
             deadline_ms: Some(cap),
+            cloud_cut: None,
         })?;
         Ok(CutResult::from_runs(c, bytes, &runs, self.last, floor))
     }
@@ -257,6 +260,7 @@ impl ModelSweep<'_> {
                         warmup: usize::from(warm),
                         runs: usize::from(!warm),
                         deadline_ms: (cut != self.last).then_some(self.cap_ms(cut, normal_cap)),
+                        cloud_cut: None,
                     })?;
                     runs[k].extend(got.iter().map(|r| r.total_ms));
                 }

@@ -101,6 +101,7 @@ fn a_small_bench_writes_consistent_results_tables_and_plots() {
     assert_eq!(summary["neurosurgeon_speedup"], 3.1);
 
     check_trace(&r["trace"]);
+    assert!(r.get("three_tiers").is_none(), "three tiers only with --three-tiers");
 
     let md = read(&out.join("results.md"));
     assert!(md.contains("| mobilenetv2 | wifi |") && md.contains("| mobilenetv2 | lte |"), "{md}");
@@ -203,6 +204,100 @@ fn check_trace(trace: &Value) {
         trace["online_requests"].as_array().map(Vec::len),
         trace["online"]["requests"].as_u64().map(|n| n as usize)
     );
+}
+
+/// `--three-tiers` on the tiny model: a cloud behind the (weak, where cgroups are writable)
+/// edge; the forced splits went through the cloud and gave the local-only outputs, the
+/// planner's choice and the best two-tier plan were measured, and the comparison is there.
+#[test]
+fn three_tiers_measure_forced_splits_through_the_cloud_against_the_best_two_tier_plan() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("bench");
+    let out_s = out.to_str().expect("utf-8 path");
+    let o = tandem(&[
+        "bench",
+        "--quick",
+        "--three-tiers",
+        "--out",
+        out_s,
+        "--models",
+        "tiny_resnet",
+        "--networks",
+        "wifi",
+        "--max-oracle-cuts",
+        "3",
+        "--runs",
+        "2",
+        "--edge-profile-s",
+        "2",
+        "--calibration-cuts",
+        "4",
+        "--settle-requests",
+        "1",
+        "--trace-s",
+        "0",
+        "--slowdown",
+        "10",
+        "--edge-slowdown",
+        "4",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "tandem bench --three-tiers failed: {stderr}\nedge log: {}",
+        std::fs::read_to_string(out.join("edge.log")).unwrap_or_default()
+    );
+    assert!(stderr.contains("three tiers: beat the best two-tier plan in"), "{stderr}");
+    let r: Value = serde_json::from_str(&read(&out.join("results.json"))).expect("results.json is JSON");
+    assert_eq!(r["models"][0]["model"], "tiny_resnet", "the two-tier sweep is still there");
+    let t = &r["three_tiers"];
+    let setup = &t["setup"];
+    // Without a writable cgroup the edge runs at full speed, and the results say so.
+    match setup["edge_throttle"].as_str() {
+        Some("cgroup") => assert!(setup["edge_throttle_detail"].as_str().unwrap().contains("cfs_quota_us")),
+        Some("none") => assert!(setup["edge_throttle_detail"].as_str().unwrap().contains("no edge throttle")),
+        other => panic!("edge_throttle: {other:?}"),
+    }
+    assert_eq!(setup["cloud_link_mbps"], 50.0);
+    assert!(setup["advertised"][0]["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{setup}");
+    assert!(setup["method"].as_str().unwrap().contains("Energy is modeled"));
+
+    let cells = t["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 1);
+    let c = &cells[0];
+    assert_eq!((c["model"].as_str(), c["network"].as_str()), (Some("tiny_resnet"), Some("wifi")));
+    let last = c["last_cut"].as_u64().expect("last cut");
+    // The best two-tier plan is the sweep's oracle cut, measured again.
+    assert_eq!(c["two_tier_best"]["cut"], r["models"][0]["networks"][0]["strategies"]["oracle"]["cut"]);
+    assert!(c["two_tier_best"]["latency_ms"].as_f64().is_some(), "{c}");
+    // Forced splits: cut 0, the cloud from 1, last/4 and last/2; every run went through the
+    // cloud and gave the phone's local-only outputs.
+    let forced = c["forced"].as_array().expect("forced rows");
+    let cloud_cuts: Vec<u64> = forced.iter().map(|f| f["cloud_cut"].as_u64().expect("cloud cut")).collect();
+    assert_eq!(cloud_cuts, [1, last / 4, last / 2]);
+    for f in forced {
+        assert_eq!(f["cut"], 0);
+        let runs = f["runs_ms"].as_array().expect("runs").len();
+        assert_eq!(runs, 2, "{f}");
+        assert_eq!(f["offloaded_runs"].as_u64(), Some(2), "{f}");
+        assert_eq!(f["cloud_runs"].as_u64(), Some(2), "the cloud took over: {f}");
+        assert!(f["cloud_fallback"].is_null() && f["fallback"].is_null(), "{f}");
+        assert!(f["cloud_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{f}");
+        assert!(f["max_abs_diff"].as_f64().is_some_and(|d| d <= 1e-4), "outputs: {f}");
+        assert!(f["modeled_energy_mj"].as_f64().is_some_and(|e| e > 0.0), "{f}");
+    }
+    let planner = &c["planner"];
+    assert_eq!(planner["label"], "planner");
+    assert!(planner["predicted_latency_ms"].as_f64().is_some(), "{planner}");
+    assert!(planner["max_abs_diff"].as_f64().is_some_and(|d| d <= 1e-4), "{planner}");
+    // The comparison: the best three-tier split over the best two-tier plan, as a number.
+    let speedup = num(&c["speedup_vs_two_tier"], "speedup vs two tiers");
+    assert_eq!(c["three_tiers_win"].as_bool(), Some(speedup > 1.0));
+    assert_eq!(t["summary"]["compared"], 1);
+
+    let md = read(&out.join("results.md"));
+    assert!(md.contains("## Three tiers: phone → weak edge → cloud (measured)"), "{md}");
+    assert!(md.contains("| tiny_resnet | wifi |") && md.contains("0 → 1:"), "{md}");
 }
 
 #[test]
