@@ -479,7 +479,7 @@ async fn compute_and_respond(
     // and the slot stands for a CPU that is still busy with it.
     let computed = run_blocking(state, move || {
         let _slot = slot;
-        let request = decode(received, &job_model.spec, json_limit)?;
+        let mut request = decode(received, &job_model.spec, json_limit)?;
         if request.cloud_cut.is_some() && !has_cloud {
             return Err(EdgeError::bad(
                 "parameter `tandem_cloud_cut` needs a server started with a cloud server (--cloud URL)",
@@ -491,6 +491,11 @@ async fn compute_and_respond(
             Some(k) => k,
             None => job_model.spec.first_cut_producing(request.cut, &request.outputs),
         };
+        if until == request.cut {
+            // Three tiers with this server as a relay: the tensors go on to the cloud as they are.
+            let outputs = std::mem::take(&mut request.inputs);
+            return Ok(Computed { request, outputs, until, prepare_ms: 0.0, compute_ms: 0.0 });
+        }
         let t = Instant::now();
         let part = job_model.engine.prepare(request.cut, until)?;
         let prepare_ms = ms_since(t);

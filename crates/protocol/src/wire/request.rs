@@ -172,7 +172,8 @@ fn choose_cut(inputs: &[TensorJson<'_>], spec: &ModelSpec) -> Result<usize, Wire
     })
 }
 
-/// `tandem_cloud_cut` (or its old name `tandem_upstream_cut`): a cut after the request's.
+/// `tandem_cloud_cut` (or its old name `tandem_upstream_cut`): the request's cut (the server
+/// relays the tensors as they are) or a later one.
 fn cloud_cut(params: &Params<'_>, cut: usize, spec: &ModelSpec) -> Result<Option<usize>, WireError> {
     let name = match (params.contains(param::CLOUD_CUT), params.contains(param::UPSTREAM_CUT)) {
         (false, false) => return Ok(None),
@@ -189,9 +190,9 @@ fn cloud_cut(params: &Params<'_>, cut: usize, spec: &ModelSpec) -> Result<Option
         .and_then(Result::ok)
         .and_then(|k| usize::try_from(k).ok())
         .ok_or_else(|| WireError::bad(format!("parameter `{name}` must be a cut id")))?;
-    if k <= cut || k > spec.last_cut() {
+    if k < cut || k > spec.last_cut() {
         return Err(WireError::bad(format!(
-            "parameter `{name}` must be a cut after the request's cut {cut} and at most {}, got {k}",
+            "parameter `{name}` must be a cut from the request's cut {cut} to {}, got {k}",
             spec.last_cut()
         )));
     }

@@ -106,8 +106,8 @@ fn errors_name_the_problem() {
             "required with the tensors of cut 1",
         ),
         (
-            serde_json::json!({"parameters": {"tandem_upstream_cut": 0}, "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
-            "must be a cut after",
+            serde_json::json!({"parameters": {"tandem_upstream_cut": 99}, "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
+            "must be a cut from the request's cut 0",
         ),
         (
             serde_json::json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "outputs": [{"name": "nope"}]}),
