@@ -125,12 +125,53 @@ impl EdgeProcess {
         models: &[ModelSpec],
         timeout: Duration,
     ) -> Result<Vec<ProfileState>, BenchError> {
+        self.poll_profiles(models, timeout, "its profile was not ready", |name, b| {
+            let status = b["status"].as_str().unwrap_or("").to_string();
+            if status.is_empty() || status == "running" {
+                return None;
+            }
+            let cuts = b["cuts"].as_array();
+            let measured_cuts = cuts.map_or(0, |c| c.iter().filter(|c| c["measured"] == true).count());
+            Some(ProfileState {
+                model: name.to_string(),
+                status,
+                measured_cuts,
+                cuts: cuts.map_or(0, Vec::len),
+            })
+        })
+        .await
+    }
+
+    /// Three tiers: waits until the edge's profile of every model describes the cloud behind
+    /// it (its profile and the measured link). Gives up after `timeout`.
+    pub async fn wait_for_cloud(
+        &self,
+        models: &[ModelSpec],
+        timeout: Duration,
+    ) -> Result<Vec<CloudAdvert>, BenchError> {
+        self.poll_profiles(models, timeout, "the edge did not advertise a cloud (see edge.log)", |name, b| {
+            let link = &b["cloud"]["link"];
+            let (uplink_mbps, rtt_ms) = link["uplink_mbps"].as_f64().zip(link["rtt_ms"].as_f64())?;
+            Some(CloudAdvert { model: name.to_string(), uplink_mbps, rtt_ms })
+        })
+        .await
+    }
+
+    /// Polls `GET /v2/models/{m}/profile` of every model until `pick` finds what it waits for
+    /// in the body; `what` says what was missing after `timeout`.
+    async fn poll_profiles<T>(
+        &self,
+        models: &[ModelSpec],
+        timeout: Duration,
+        what: &str,
+        pick: impl Fn(&str, &serde_json::Value) -> Option<T>,
+    ) -> Result<Vec<T>, BenchError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| BenchError::Edge(format!("HTTP client: {e}")))?;
         let start = Instant::now();
-        let mut states = vec![];
+        let mut found = vec![];
         for m in models {
             let url = format!("{}/v2/models/{}/profile", self.url.trim_end_matches('/'), m.name);
             loop {
@@ -138,27 +179,17 @@ impl EdgeProcess {
                     Ok(r) if r.status().is_success() => r.json().await.ok(),
                     _ => None,
                 };
-                if let Some(b) = &body {
-                    let status = b["status"].as_str().unwrap_or("").to_string();
-                    if !status.is_empty() && status != "running" {
-                        let cuts = b["cuts"].as_array().map_or(0, |c| c.len());
-                        let measured_cuts = b["cuts"]
-                            .as_array()
-                            .map_or(0, |c| c.iter().filter(|c| c["measured"] == true).count());
-                        states.push(ProfileState { model: m.name.clone(), status, measured_cuts, cuts });
-                        break;
-                    }
+                if let Some(t) = body.as_ref().and_then(|b| pick(&m.name, b)) {
+                    found.push(t);
+                    break;
                 }
                 if start.elapsed() > timeout {
-                    return Err(BenchError::Edge(format!(
-                        "the profile of `{}` was not ready after {timeout:?}",
-                        m.name
-                    )));
+                    return Err(BenchError::Edge(format!("`{}`: {what} after {timeout:?}", m.name)));
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
-        Ok(states)
+        Ok(found)
     }
 }
 
@@ -171,47 +202,6 @@ pub struct CloudAdvert {
     pub uplink_mbps: f64,
     /// The edge-to-cloud round trip the edge measured, ms.
     pub rtt_ms: f64,
-}
-
-impl EdgeProcess {
-    /// Three tiers: waits until the edge's profile of every model describes the cloud behind
-    /// it (its profile and the measured link). Gives up after `timeout`.
-    pub async fn wait_for_cloud(
-        &self,
-        models: &[ModelSpec],
-        timeout: Duration,
-    ) -> Result<Vec<CloudAdvert>, BenchError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| BenchError::Edge(format!("HTTP client: {e}")))?;
-        let start = Instant::now();
-        let mut adverts = vec![];
-        for m in models {
-            let url = format!("{}/v2/models/{}/profile", self.url.trim_end_matches('/'), m.name);
-            loop {
-                let body: Option<serde_json::Value> = match client.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => r.json().await.ok(),
-                    _ => None,
-                };
-                let link = body.as_ref().map(|b| &b["cloud"]["link"]);
-                if let Some((uplink_mbps, rtt_ms)) =
-                    link.and_then(|l| l["uplink_mbps"].as_f64().zip(l["rtt_ms"].as_f64()))
-                {
-                    adverts.push(CloudAdvert { model: m.name.clone(), uplink_mbps, rtt_ms });
-                    break;
-                }
-                if start.elapsed() > timeout {
-                    return Err(BenchError::Edge(format!(
-                        "the edge did not advertise a cloud for `{}` after {timeout:?} (see edge.log)",
-                        m.name
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-        Ok(adverts)
-    }
 }
 
 impl Drop for EdgeProcess {
