@@ -214,9 +214,10 @@ enum Injected {
     CloudKilled,
     EdgeLink(Fault),
     EdgeChaos(Chaos),
+    EdgeKilled,
 }
 
-const FAULTS: [Injected; 14] = [
+const FAULTS: [Injected; 16] = [
     Injected::None,
     Injected::None,
     Injected::CloudLink(Fault::Stall { after_bytes: 2_000 }),
@@ -227,10 +228,12 @@ const FAULTS: [Injected; 14] = [
     Injected::CloudChaos(Chaos::Garbage),
     Injected::CloudChaos(Chaos::Truncate),
     Injected::CloudKilled,
+    Injected::EdgeLink(Fault::Stall { after_bytes: 2_000 }),
     Injected::EdgeLink(Fault::ResetMidBody { after_bytes: 2_000 }),
     Injected::EdgeLink(Fault::Refuse),
     Injected::EdgeChaos(Chaos::Status(500)),
     Injected::EdgeChaos(Chaos::Garbage),
+    Injected::EdgeKilled,
 ];
 
 /// A deterministic random source (xorshift64*), seeded from `TANDEM_FAULT_SEED` (default 7).
@@ -262,11 +265,14 @@ fn explained(r: &Report) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_at_either_hop_lose_nothing_and_every_degradation_has_a_reason() {
     let _serial = serial().await;
-    let (mut cloud, edge) = three_tiers().await;
+    let (mut cloud, mut edge) = three_tiers().await;
     let config = SessionConfig {
         // Never open: every request tries the edge, so every fault is met.
         breaker: BreakerConfig { failure_threshold: 1_000_000, base_backoff_ms: 1, max_backoff_ms: 1 },
-        min_edge_timeout_ms: 3_000.0,
+        // Long enough for the edge to wait for a stalled cloud (800 ms) and finish itself;
+        // a stalled edge costs this much.
+        min_edge_timeout_ms: 1_500.0,
+        max_edge_timeout_ms: 1_500.0,
         ..quiet_config()
     };
     let s = session(&edge.url(), config);
@@ -284,6 +290,7 @@ async fn faults_at_either_hop_lose_nothing_and_every_degradation_has_a_reason() 
             Injected::CloudKilled => cloud.kill_edge().await,
             Injected::EdgeLink(f) => edge.link.set_config(LinkConfig { fault: f, ..edge.link.config() }),
             Injected::EdgeChaos(c) => edge.chaos.set(c),
+            Injected::EdgeKilled => edge.kill_edge().await,
         }
         let r = s.infer_with(input.clone(), forced(3, 11)).await.expect("never an error");
         let report = r.report;
@@ -306,6 +313,7 @@ async fn faults_at_either_hop_lose_nothing_and_every_degradation_has_a_reason() 
                 edge.link.set_config(LinkConfig { fault: Fault::None, ..edge.link.config() })
             }
             Injected::EdgeChaos(_) => edge.chaos.set(Chaos::Pass),
+            Injected::EdgeKilled => edge.restart_edge(None).await,
             Injected::None => {}
         }
     }
