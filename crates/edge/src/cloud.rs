@@ -18,10 +18,10 @@ use tandem_protocol::profile::{CloudInfo, CloudLink, EdgeProfile};
 use tokio::sync::watch;
 
 use tandem_model::encoding::{self, Encoding};
-use tandem_model::NamedTensor;
+use tandem_model::{NamedTensor, TensorSpec};
 
 use crate::error::EdgeError;
-use tandem_protocol::wire::{self, InferResponse, RequestOptions, HEADER_CONTENT_LENGTH};
+use tandem_protocol::wire::{self, RequestOptions, HEADER_CONTENT_LENGTH};
 
 /// Bytes sent and asked for by each probe of the edge-to-cloud link.
 const PROBE_BYTES: usize = 128 * 1024;
@@ -62,7 +62,8 @@ struct Known {
 
 /// What came back from the cloud server.
 pub(crate) struct Forwarded {
-    pub response: InferResponse,
+    /// The outputs, checked against the model's (names, dtypes, shapes), and the parameters.
+    pub answer: client::CheckedAnswer,
     /// Round trip, in milliseconds.
     pub round_trip_ms: f64,
 }
@@ -240,7 +241,8 @@ impl Cloud {
     }
 
     /// Sends the tensors crossing `cut` of `model` (float32, binary) and returns the model
-    /// outputs the cloud server computed: to the same model on a Tandem cloud (with the
+    /// outputs the cloud server computed, checked against `expected` (anything else is a
+    /// failure, finished by the caller): to the same model on a Tandem cloud (with the
     /// model hash), to the exported part after `cut` on a plain one.
     pub(crate) async fn forward(
         &self,
@@ -248,6 +250,7 @@ impl Cloud {
         model_hash: &str,
         cut: usize,
         crossing: &[NamedTensor],
+        expected: &[TensorSpec],
     ) -> Result<Forwarded, EdgeError> {
         let failed = |reason: String| EdgeError::Cloud { url: self.url.clone(), reason };
         let inputs =
@@ -298,9 +301,9 @@ impl Cloud {
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
             return Err(failed(format!("answered {status}: {message}")));
         }
-        let response = wire::decode_infer_response(header_len, &bytes)
+        let answer = client::decode_answer(header_len, &bytes, expected)
             .map_err(|e| failed(format!("malformed response: {e}")))?;
-        Ok(Forwarded { response, round_trip_ms })
+        Ok(Forwarded { answer, round_trip_ms })
     }
 }
 

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_model::{Executor, Model, NamedTensor, TensorSpec};
 
-use crate::cloud::{Cloud, Forwarded};
+use crate::cloud::Cloud;
 use crate::error::EdgeError;
 use crate::load::Load;
 use crate::metrics::Metrics;
@@ -574,25 +574,20 @@ async fn cloud_or_here(
     compute_ms: f64,
 ) -> Result<Vec<NamedTensor>, EdgeError> {
     let CloudHop { cloud, cut: k, timeout } = hop;
-    let forwarded =
-        match tokio::time::timeout(timeout, cloud.forward(&served.name, &served.spec.hash, k, &crossing))
-            .await
-        {
-            Ok(forwarded) => forwarded.and_then(|f| {
-                check_cloud_outputs(f, requested, &served.model)
-                    .map_err(|reason| EdgeError::Cloud { url: cloud.url().to_string(), reason })
-            }),
-            Err(_) => Err(EdgeError::Cloud {
-                url: cloud.url().to_string(),
-                reason: format!("no answer within {} ms", timeout.as_millis()),
-            }),
-        };
+    let expected = served.model.outputs();
+    let forward = cloud.forward(&served.name, &served.spec.hash, k, &crossing, expected);
+    let forwarded = tokio::time::timeout(timeout, forward).await.unwrap_or_else(|_| {
+        Err(EdgeError::Cloud {
+            url: cloud.url().to_string(),
+            reason: format!("no answer within {} ms", timeout.as_millis()),
+        })
+    });
     match forwarded {
         Ok(forwarded) => {
             state.metrics.cloud("ok");
             parameters.insert(param::CLOUD_CUT.into(), k.into());
             parameters.insert(param::CLOUD_MS.into(), forwarded.round_trip_ms.into());
-            if let Some(ms) = forwarded.response.parameters.get(param::COMPUTE_MS) {
+            if let Some(ms) = forwarded.answer.parameters.get(param::COMPUTE_MS) {
                 parameters.insert(param::CLOUD_COMPUTE_MS.into(), ms.clone());
             }
             // The old `tandem_upstream_*` names too, for scripts that read them (ADR 0006).
@@ -607,7 +602,7 @@ async fn cloud_or_here(
                 served.name,
                 forwarded.round_trip_ms
             );
-            Ok(forwarded.response.outputs)
+            Ok(forwarded.answer.outputs)
         }
         Err(e) => {
             state.metrics.cloud("fallback");
@@ -643,31 +638,6 @@ async fn finish_here(
         Ok((outputs, end, ms_since(t)))
     })
     .await
-}
-
-/// Checks that the cloud answered every requested output (all the model's when none were
-/// named) with the model's dtype and shape: anything else is garbage, finished here instead.
-fn check_cloud_outputs(
-    forwarded: Forwarded,
-    requested: &[RequestedOutput],
-    model: &Model,
-) -> Result<Forwarded, String> {
-    let wanted: Vec<&TensorSpec> = model
-        .outputs()
-        .iter()
-        .filter(|o| requested.is_empty() || requested.iter().any(|r| r.name == o.name))
-        .collect();
-    for spec in wanted {
-        let ok = forwarded
-            .response
-            .outputs
-            .iter()
-            .any(|t| t.name == spec.name && t.dtype == spec.dtype && t.shape == spec.shape);
-        if !ok {
-            return Err(format!("the answer lacks output `{}` with the model's dtype and shape", spec.name));
-        }
-    }
-    Ok(forwarded)
 }
 
 async fn probe_upload(

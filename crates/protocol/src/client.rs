@@ -145,6 +145,8 @@ pub struct CheckedAnswer {
     pub outputs: Vec<NamedTensor>,
     /// What the edge said about its work.
     pub times: EdgeTimes,
+    /// The answer's parameters as sent.
+    pub parameters: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -190,7 +192,8 @@ pub fn decode_answer(
         found[slot] = Some(t);
     }
     let outputs = found.into_iter().map(|t| t.expect("checked: every expected output is there")).collect();
-    Ok(CheckedAnswer { outputs, times: EdgeTimes::from_parameters(&response.parameters) })
+    let times = EdgeTimes::from_parameters(&response.parameters);
+    Ok(CheckedAnswer { outputs, times, parameters: response.parameters })
 }
 
 /// Checks the answer's outputs against `expected`, and their binary sizes against the
