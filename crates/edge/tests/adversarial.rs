@@ -12,6 +12,10 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The attacks run one at a time: a flood of connections or memory from one test would make
+/// another's connection counts and RSS bounds meaningless.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -144,6 +148,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_while_1000_idle_connections_are_open() {
+    let _serial = SERIAL.lock().await;
     let files = raise_open_files(4096);
     assert!(files >= 2200, "this test needs an open-files limit of at least 2200, got {files}");
     let edge = Edge::start(&[
@@ -184,6 +189,7 @@ async fn health_answers_while_1000_idle_connections_are_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_and_timed_out() {
+    let _serial = SERIAL.lock().await;
     // Timeouts long enough for the cap to be filled and checked before the held connections
     // idle out, even on a loaded machine.
     let edge =
@@ -276,6 +282,7 @@ fn json_bomb(target_bytes: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_bodies_cost_memory_bounded_by_the_json_limit() {
+    let _serial = SERIAL.lock().await;
     // 8 MiB by default; TANDEM_ADVERSARIAL_JSON_MB=16 measures the server's default limit.
     let mib: usize =
         std::env::var("TANDEM_ADVERSARIAL_JSON_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
@@ -359,6 +366,7 @@ async fn json_bodies_cost_memory_bounded_by_the_json_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smaller_findings_are_fixed() {
+    let _serial = SERIAL.lock().await;
     let edge = Edge::start(&[]);
     let client = client();
     let input = input("tiny_resnet");

@@ -136,7 +136,8 @@ async fn infer_with_a_cloud_cut_runs_three_tiers_and_reports_a_cloud_fallback() 
         .expect("edge starts");
     wait_for_cloud(&edge.url()).await;
 
-    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11"])).await;
+    let (code, json, stderr) =
+        infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11", "--connect-wait-ms", "10000"])).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["offloaded"], true, "{json}");
     assert_eq!(
@@ -149,7 +150,7 @@ async fn infer_with_a_cloud_cut_runs_three_tiers_and_reports_a_cloud_fallback() 
     assert_eq!(json["cloud_fallback_reason"], Value::Null);
 
     // Two tiers: the cloud cut is null.
-    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3"])).await;
+    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3", "--connect-wait-ms", "10000"])).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!((json["plan"]["cloud_cut"].clone(), json["cloud_cut"].clone()), (Value::Null, Value::Null));
 
@@ -157,7 +158,8 @@ async fn infer_with_a_cloud_cut_runs_three_tiers_and_reports_a_cloud_fallback() 
     // the edge finishes the rest and the report says why.
     let cloud_url = cloud.url();
     let _ = cloud.shutdown().await;
-    let (code, json, stderr) = infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11"])).await;
+    let (code, json, stderr) =
+        infer(args(&edge.url(), &["--cut", "3", "--cloud-cut", "11", "--connect-wait-ms", "10000"])).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         (json["offloaded"].clone(), json["plan"]["cloud_cut"].clone()),
