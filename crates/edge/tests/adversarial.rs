@@ -201,6 +201,9 @@ async fn connections_are_capped_and_timed_out() {
         .unwrap();
     let input = input("tiny_resnet");
     let before = edge.infer(&client, &input).await;
+    // The warm-up's connection must be gone from the server before the cap is filled: were it
+    // freed later, a request beyond the cap would take its slot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Fill the cap, then the reserve of 16: the reserve answers health, and 503 otherwise.
     let mut held = vec![];
