@@ -34,7 +34,7 @@ echo "== build (dev profile, feature ort): tandem and the test binaries, in one 
 # `ort` (only tandem-edge and what depends on it rebuild); the binaries are then run directly.
 BINS="$(mktemp)"
 trap 'rm -f "$BINS"' EXIT
-cargo test --workspace --features tandem-edge/ort,tandem-cli/ort --no-run \
+cargo test --workspace --features tandem-edge/ort,tandem-cli/ort,tandem-e2e/ort --no-run \
     --message-format=json-render-diagnostics \
     | "$VENV/bin/python" -c '
 import json, sys
@@ -59,6 +59,9 @@ TANDEM_BIN="$TANDEM_BIN" "$VENV/bin/python" -m pytest -q deploy/tests "$@"
 
 echo "== edge server with the ONNX Runtime engine == local execution"
 "$(bin edge ort_engine)" -q
+
+echo "== a model the phone's engine cannot run, whole on the edge's ONNX Runtime engine"
+"$(bin e2e whole_on_edge)" -q
 
 echo "== offload session -> KServe (Python model server + ONNX Runtime) == local execution"
 "$(bin sdk plain_oip)" -q --ignored

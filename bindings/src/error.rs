@@ -29,6 +29,13 @@ pub enum TandemError {
         /// What is wrong.
         reason: String,
     },
+    /// The model can only run on the edge (the phone's engine lacks one of its operators) and
+    /// the edge could not take this request (offline, unreachable, failed). Retry later.
+    #[error("edge required: {reason}")]
+    EdgeRequired {
+        /// Why the model needs the edge, and why the edge could not take the request.
+        reason: String,
+    },
     /// A platform callback (signals, log sink) failed with an exception.
     #[error("callback failed: {reason}")]
     Callback {
@@ -89,6 +96,7 @@ impl From<tc::SessionError> for TandemError {
             tc::SessionError::InvalidOptions { reason } => TandemError::InvalidInput { reason },
             tc::SessionError::Config { reason } => TandemError::Config { reason },
             tc::SessionError::Closed => TandemError::Closed,
+            e @ tc::SessionError::EdgeRequired { .. } => TandemError::EdgeRequired { reason: e.to_string() },
             e @ (tc::SessionError::Engine(_)
             | tc::SessionError::Plan(_)
             | tc::SessionError::Internal { .. }) => TandemError::Internal { reason: e.to_string() },

@@ -663,7 +663,7 @@ fn load_models(
     files
         .into_iter()
         .map(|(name, path)| {
-            let model = Arc::new(Model::load(&path, &LoadOptions::default())?);
+            let model = Arc::new(load_model(&path, choice)?);
             let budget =
                 cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
             log::info!(
@@ -677,6 +677,21 @@ fn load_models(
             Ok((name, model, exec, engine))
         })
         .collect()
+}
+
+/// Loads a model for serving. A model with an operator tract lacks is still served whole
+/// (cut 0 only) by the ONNX Runtime engine; the tract engine refuses it at startup.
+fn load_model(path: &Path, choice: EngineChoice) -> Result<Model, EdgeError> {
+    match Model::load(path, &LoadOptions::default()) {
+        Err(tandem_model::Error::UnsupportedOperator { node, op_type }) if choice == EngineChoice::Ort => {
+            log::warn!(
+                "model {}: tract lacks operator {op_type} (node {node}): served whole (cut 0) by ONNX Runtime",
+                path.display()
+            );
+            Ok(Model::load_whole(path, &LoadOptions::default())?)
+        }
+        other => Ok(other?),
+    }
 }
 
 async fn wait_for_signal() {

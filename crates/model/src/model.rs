@@ -88,6 +88,8 @@ pub struct Model {
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     cuts: Vec<Cut>,
+    /// Loaded by [`Model::load_whole`]: cut 1 is the whole model.
+    whole: bool,
 }
 
 impl std::fmt::Debug for Model {
@@ -170,7 +172,78 @@ impl Model {
             inputs,
             outputs,
             cuts,
+            whole: false,
         })
+    }
+
+    /// Loads a model to be run whole by another engine, without analysing it with tract:
+    /// for a model the phone's engine cannot run (an operator tract lacks) that an edge with
+    /// ONNX Runtime can. It has two cuts: 0 (send the raw input) and 1 (run everything), no
+    /// MAC counts, and its inputs and outputs come from the declared (or given) shapes. The
+    /// opset, external data and shapes are checked as by [`Model::load`]; the operators are
+    /// not. Its identity (the file hash) is the same as for [`Model::load`].
+    pub fn load_whole(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
+        let path = path.as_ref().to_path_buf();
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let not_onnx = |reason: String| Error::NotOnnx { path: path.clone(), reason };
+        let mut proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| not_onnx(e.to_string()))?;
+        check_opset(&proto, &path)?;
+        let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
+        if graph.node.is_empty() || graph.output.is_empty() {
+            return Err(not_onnx("its graph has no nodes or no outputs".into()));
+        }
+        graph::normalize(graph);
+        check_external_data(graph, &path)?;
+        let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
+        let outputs = concrete_specs(&graph.output.iter().collect::<Vec<_>>(), None)?;
+        let ordered = graph::topological_order(graph).map_err(not_onnx)?;
+        let weight_bytes = graph.initializer.iter().map(|t| t.encoded_len() as u64).sum();
+        let last_node = graph.node[*ordered.order.last().expect("the graph has nodes")].name.clone();
+        let cut = |id: usize, after_node: Option<String>, tensors: &[TensorSpec]| {
+            let mut bytes_by_dtype = BTreeMap::new();
+            for t in tensors {
+                *bytes_by_dtype.entry(t.dtype).or_insert(0) += t.bytes();
+            }
+            Cut {
+                id,
+                after_node,
+                tensors: tensors.to_vec(),
+                bytes: tensors.iter().map(TensorSpec::bytes).sum(),
+                bytes_by_dtype,
+                macs_before: 0,
+                macs_after: 0,
+            }
+        };
+        let cuts = vec![cut(0, None, &inputs), cut(1, Some(last_node), &outputs)];
+        log::debug!("loaded model {} ({hash}) to run whole elsewhere", path.display());
+        Ok(Model {
+            path,
+            hash,
+            file_bytes: bytes.len() as u64,
+            weight_bytes,
+            proto,
+            ordered,
+            inputs,
+            outputs,
+            cuts,
+            whole: true,
+        })
+    }
+
+    /// Whether the model was loaded by [`Model::load_whole`] (cuts 0 and 1 only, and no
+    /// tract analysis).
+    pub fn is_whole_only(&self) -> bool {
+        self.whole
+    }
+
+    /// How many nodes, in cut order, run before cut `id`.
+    fn nodes_before(&self, id: usize) -> usize {
+        if self.whole && id == self.last_cut() {
+            self.ordered.order.len()
+        } else {
+            id
+        }
     }
 
     /// The file the model was loaded from.
@@ -235,13 +308,15 @@ impl Model {
     /// The ONNX model of the part before cut `id` (model inputs to crossing tensors).
     pub fn before_proto(&self, id: usize) -> Result<pb::ModelProto> {
         let cut = self.cut(id)?;
-        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[..id], &self.inputs, &cut.tensors))
+        let n = self.nodes_before(id);
+        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[..n], &self.inputs, &cut.tensors))
     }
 
     /// The ONNX model of the part after cut `id` (crossing tensors to model outputs).
     pub fn after_proto(&self, id: usize) -> Result<pb::ModelProto> {
         let cut = self.cut(id)?;
-        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[id..], &cut.tensors, &self.outputs))
+        let n = self.nodes_before(id);
+        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[n..], &cut.tensors, &self.outputs))
     }
 
     /// The ONNX model of the part between cut `from` and cut `to` (`from <= to`): it reads the
@@ -250,7 +325,8 @@ impl Model {
     /// it before forwarding the rest to a further server.
     pub fn between_proto(&self, from: usize, to: usize) -> Result<pb::ModelProto> {
         let (inputs, outputs) = self.between_specs(from, to)?;
-        Ok(graph::extract(&self.proto, &self.ordered, &self.ordered.order[from..to], &inputs, &outputs))
+        let nodes = &self.ordered.order[self.nodes_before(from)..self.nodes_before(to)];
+        Ok(graph::extract(&self.proto, &self.ordered, nodes, &inputs, &outputs))
     }
 
     /// What the part between cut `from` and cut `to` reads and produces.
@@ -397,10 +473,16 @@ fn cut_table(
 /// ones checked against the declared shape, or declared ones with a symbolic leading batch
 /// dimension set to 1.
 fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Result<Vec<TensorSpec>> {
-    use pb::tensor_shape_proto::dimension::Value as Dim;
     let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let declared: Vec<&pb::ValueInfoProto> =
         graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).collect();
+    concrete_specs(&declared, given)
+}
+
+/// The declared tensors with concrete shapes: `given` ones checked against the declared
+/// shapes, or declared ones with a symbolic leading (batch) dimension set to 1.
+fn concrete_specs(declared: &[&pb::ValueInfoProto], given: Option<&[Vec<usize>]>) -> Result<Vec<TensorSpec>> {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
     if let Some(given) = given {
         if given.len() != declared.len() {
             return Err(Error::Shape {
@@ -418,7 +500,7 @@ fn concrete_inputs(graph: &pb::GraphProto, given: Option<&[Vec<usize>]>) -> Resu
             else {
                 return Err(Error::UnknownTensor {
                     name: vi.name.clone(),
-                    reason: "model input has no tensor type".into(),
+                    reason: "the model declares no tensor type for it".into(),
                 });
             };
             let dtype = DType::from_onnx_code(t.elem_type).ok_or_else(|| Error::DType {

@@ -57,6 +57,36 @@ fn unsupported_operator_names_the_node() {
     }
 }
 
+/// A model tract cannot run still loads to be run whole elsewhere (an edge with ONNX
+/// Runtime): cut 0 sends the declared inputs, cut 1 is the whole graph, the hash is the file's.
+#[test]
+fn a_model_tract_cannot_run_loads_whole_for_another_engine() {
+    let path = testdata("unsupported_det.onnx");
+    assert!(matches!(Model::load(&path, &LoadOptions::default()), Err(Error::UnsupportedOperator { .. })));
+    let model = Model::load_whole(&path, &LoadOptions::default()).expect("loads whole");
+    assert!(model.is_whole_only());
+    assert_eq!(model.cuts().len(), 2);
+    assert_eq!(model.last_cut(), 1);
+    let x = &model.cut(0).expect("cut 0").tensors;
+    assert_eq!((x.len(), x[0].name.as_str(), x[0].shape.clone()), (1, "x", vec![1, 3, 3]));
+    let d = &model.cut(1).expect("cut 1").tensors;
+    assert_eq!((d[0].name.as_str(), d[0].shape.clone()), ("d", vec![1]));
+    let nodes = |p: pb::ModelProto| p.graph.expect("graph").node.len();
+    assert_eq!(nodes(model.between_proto(0, 1).expect("whole")), 2, "the whole graph runs on the edge");
+    assert_eq!(nodes(model.before_proto(0).expect("before cut 0")), 0);
+    assert_eq!(nodes(model.after_proto(1).expect("after the last cut")), 0);
+    let hash = hex_sha256(&std::fs::read(&path).expect("file"));
+    assert_eq!(model.hash(), hash);
+    // Bad files are refused as by `Model::load`.
+    let p = tmp("not-onnx-whole.onnx", b"definitely not protobuf");
+    assert!(matches!(Model::load_whole(&p, &LoadOptions::default()), Err(Error::NotOnnx { .. })));
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 #[test]
 fn wrong_input_shape_dtype_name_and_unknown_cut_are_typed() {
     let exec = Executor::new(Arc::new(

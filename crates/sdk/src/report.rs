@@ -119,6 +119,12 @@ pub enum Decision {
         /// Why, for people (no user data).
         reason: String,
     },
+    /// The whole request went to the edge at cut 0 because the phone's engine cannot run
+    /// the model (an operator it lacks); the edge runs it with ONNX Runtime.
+    WholeOnEdge {
+        /// Why, for people: the operator and node.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Decision {
@@ -127,6 +133,7 @@ impl std::fmt::Display for Decision {
             Decision::EncodingChanged { planned, sent, reason } => {
                 write!(f, "sent as {sent} instead of {planned}: {reason}")
             }
+            Decision::WholeOnEdge { reason } => f.write_str(reason),
         }
     }
 }

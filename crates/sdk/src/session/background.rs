@@ -37,7 +37,7 @@ impl Inner {
     /// Starts a background calibration the first time, and again when the thermal state
     /// has changed since the last one (at most once a minute).
     pub(super) fn maybe_calibrate(self: &Arc<Self>, thermal: ThermalState) {
-        if !self.config.calibrate {
+        if !self.config.calibrate || self.whole_only.is_some() {
             return;
         }
         {

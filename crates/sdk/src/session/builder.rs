@@ -21,7 +21,7 @@ use crate::plain::{PlainClient, PlainOip};
 use crate::planner::{self, PlanInput, Policy};
 use crate::platform::{PlatformSignals, PlatformState, ThermalState};
 use crate::transport::Transport;
-use crate::{Executor, LoadOptions, Model};
+use crate::{Error, Executor, LoadOptions, Model};
 
 /// Builds a [`Session`]: `Session::builder(model_path).edge(...).policy(...).build()`.
 pub struct SessionBuilder {
@@ -122,8 +122,9 @@ impl SessionBuilder {
     /// Loads the model and starts the session: the edge's model check and profile fetch
     /// begin in the background at once.
     pub fn build(self) -> Result<Session, SessionError> {
+        let (model, whole_only) = self.load_model()?;
         let config = self.config;
-        let model = Arc::new(Model::load(&self.model_path, &self.load_options).map_err(SessionError::Load)?);
+        let model = Arc::new(model);
         let meta = match self.meta {
             Some(m) => Some(m),
             None => ModelMeta::load_beside(&self.model_path)
@@ -209,6 +210,7 @@ impl SessionBuilder {
             next_id: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             last_probe: Mutex::new(None),
+            whole_only,
             config,
         });
         if inner.edge.is_some() {
@@ -223,6 +225,30 @@ impl SessionBuilder {
             inner.edge.as_ref().map_or("none".to_string(), |e| e.transport.base_url().to_string())
         );
         Ok(Session { inner, _runtime: runtime })
+    }
+}
+
+impl SessionBuilder {
+    /// Loads the model for the phone. A model with an operator the phone's engine lacks is
+    /// still usable when an edge is configured and the privacy floor lets the raw input leave
+    /// (cut 0): it is then loaded to run whole on the edge, and the reason is returned.
+    fn load_model(&self) -> Result<(Model, Option<String>), SessionError> {
+        match Model::load(&self.model_path, &self.load_options) {
+            Ok(model) => Ok((model, None)),
+            Err(Error::UnsupportedOperator { node, op_type })
+                if self.edge.is_some() && self.policy.effective_min_cut() == 0 =>
+            {
+                let reason = format!(
+                    "the phone's engine cannot run operator {op_type} (node {node}): the whole request \
+                     goes to the edge"
+                );
+                log::warn!("{reason}");
+                let model =
+                    Model::load_whole(&self.model_path, &self.load_options).map_err(SessionError::Load)?;
+                Ok((model, Some(reason)))
+            }
+            Err(e) => Err(SessionError::Load(e)),
+        }
     }
 }
 

@@ -39,6 +39,15 @@ pub enum SessionError {
     /// The planner refused the phone's own measurements (a bug or a corrupt device profile).
     #[error("planning failed: {0}")]
     Plan(#[source] PlanError),
+    /// The model can only run on the edge (the phone's engine cannot run it) and the edge
+    /// could not take this request (offline, unreachable, failed, or the policy forbids it).
+    #[error("{reason}, but the edge could not take the request: {detail}")]
+    EdgeRequired {
+        /// Why the model needs the edge.
+        reason: String,
+        /// Why the edge could not take it.
+        detail: String,
+    },
     /// [`Session::close`] was called.
     #[error("the session is closed")]
     Closed,

@@ -287,6 +287,9 @@ struct Inner {
     next_id: AtomicU64,
     probing: AtomicBool,
     last_probe: Mutex<Option<Instant>>,
+    /// Why the model runs whole on the edge (the phone's engine cannot run it), if it does:
+    /// every request is planned at cut 0, and a request the edge cannot take is an error.
+    whole_only: Option<String>,
 }
 
 use tandem_model::util::ms_since;

@@ -80,9 +80,18 @@ impl Inner {
         let edge_profile = self.usable_edge_profile(&req, &mut fallback);
         let plan = self.plan_or_local(&req, edge_profile.as_ref(), &mut fallback)?;
         let (plan, trial, breaker) = self.gate(&req, plan, &mut fallback).await?;
+        if let Some(reason) = &self.whole_only {
+            if trial.is_none() || !plan.offloads() {
+                let detail = fallback.map(|(_, d)| d).unwrap_or_else(|| plan.reason.clone());
+                return Err(SessionError::EdgeRequired { reason: reason.clone(), detail });
+            }
+        }
 
         let target = self.target(&plan);
         let mut spent = Spent::default();
+        if let Some(reason) = &self.whole_only {
+            spent.decisions.push(Decision::WholeOnEdge { reason: reason.clone() });
+        }
         let outputs = match trial.filter(|_| plan.offloads()) {
             Some(guard) => {
                 self.offload(&req, &plan, &target, guard, inputs, &mut spent, &mut fallback).await?
@@ -247,6 +256,9 @@ impl Inner {
                 let budget_limited = budget.timeout_ms.unwrap_or(0.0) < budget.remote_ms;
                 self.edge_failed(&e, &mut guard, budget_limited, &req.state, body_bytes, attempt_ms);
                 log::debug!("request {}: offload failed ({}): {}", req.id, e.reason.code(), e.detail);
+                if let Some(reason) = &self.whole_only {
+                    return Err(SessionError::EdgeRequired { reason: reason.clone(), detail: e.detail });
+                }
                 *fallback = Some((e.reason, e.detail));
                 let exec = self.exec.clone();
                 let until = target.until;

@@ -79,6 +79,10 @@ impl Inner {
             constraints.unusable_encodings = caps.unusable_encodings;
         }
         constraints.forced_cut = req.options.cut.filter(|_| overrides);
+        if self.whole_only.is_some() {
+            // the phone cannot run any of it: everything goes from cut 0
+            constraints.forced_cut = Some(0);
+        }
         constraints.forced_encoding = req.options.encoding.filter(|_| overrides);
         constraints.forced_cloud_cut = req.options.cloud_cut.filter(|_| overrides);
         // Three tiers: the cloud behind the edge, as the edge's profile describes it.
