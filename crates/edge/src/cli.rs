@@ -17,6 +17,10 @@ pub struct EdgeArgs {
     /// Serve this model file (named after its file stem); repeatable.
     #[arg(long = "model", value_name = "FILE")]
     pub model_files: Vec<PathBuf>,
+    /// Load model NAME for these input shapes, in its input order (`NAME=1x16,1x16`): for a
+    /// model with symbolic dimensions other than the batch; repeatable.
+    #[arg(long = "input-shape", value_name = "NAME=SHAPES", value_parser = parse_input_shapes)]
+    pub input_shapes: Vec<(String, Vec<Vec<usize>>)>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: String,
@@ -118,6 +122,9 @@ pub fn serve(args: EdgeArgs) -> Result<(), EdgeError> {
     for file in args.model_files {
         builder = builder.model_file(file);
     }
+    for (name, shapes) in args.input_shapes {
+        builder = builder.input_shapes(name, shapes);
+    }
     if let Some(file) = args.token_file {
         builder = builder.token_file(file);
     }
@@ -183,6 +190,25 @@ fn return_large_buffers_to_the_os() {
     }
 }
 
+/// `NAME=1x16,1x16`: a model name and one shape per input, dimensions joined by `x`.
+fn parse_input_shapes(s: &str) -> Result<(String, Vec<Vec<usize>>), String> {
+    let (name, shapes) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected NAME=1x16[,1x16]"))?;
+    let shapes = shapes
+        .split(',')
+        .map(|shape| {
+            shape
+                .split('x')
+                .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| format!("`{shape}` is not a shape like 1x16"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if name.is_empty() {
+        return Err(format!("`{s}`: the model name is empty"));
+    }
+    Ok((name.to_string(), shapes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +223,16 @@ mod tests {
         assert!(seconds(-1.0, "x").is_err());
         assert!(seconds(f64::NAN, "x").is_err());
         assert_eq!(seconds(0.0, "x").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn input_shapes_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_input_shapes("enc=1x16,1x16").unwrap(),
+            ("enc".to_string(), vec![vec![1, 16], vec![1, 16]])
+        );
+        for bad in ["enc", "=1x16", "enc=1x", "enc=1x0", "enc=axb", "enc=1x16,"] {
+            assert!(parse_input_shapes(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -69,6 +69,7 @@ impl EdgeServer {
 pub struct EdgeServerBuilder {
     models_dir: Option<PathBuf>,
     model_files: Vec<(Option<String>, PathBuf)>,
+    input_shapes: BTreeMap<String, Vec<Vec<usize>>>,
     token: Option<String>,
     token_file: Option<PathBuf>,
     tls: Option<(PathBuf, PathBuf)>,
@@ -100,6 +101,7 @@ impl Default for EdgeServerBuilder {
         EdgeServerBuilder {
             models_dir: None,
             model_files: vec![],
+            input_shapes: BTreeMap::new(),
             token: None,
             token_file: None,
             tls: None,
@@ -144,6 +146,15 @@ impl EdgeServerBuilder {
     /// Serves one model file under `name`.
     pub fn model(mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         self.model_files.push((Some(name.into()), path.into()));
+        self
+    }
+
+    /// Loads model `name` for these input shapes (in the model's input order): needed to
+    /// serve a model with symbolic dimensions other than a leading batch (a text encoder's
+    /// sequence length). The phone must load it for the same shapes; a request of another
+    /// shape gets a typed 400.
+    pub fn input_shapes(mut self, name: impl Into<String>, shapes: Vec<Vec<usize>>) -> Self {
+        self.input_shapes.insert(name.into(), shapes);
         self
     }
 
@@ -354,10 +365,11 @@ impl EdgeServerBuilder {
         };
 
         let cache_bytes = config.part_cache_bytes;
-        let (engine, ort) = (config.engine, config.ort.clone());
-        let loaded = tokio::task::spawn_blocking(move || load_models(files, cache_bytes, engine, &ort))
-            .await
-            .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
+        let (engine, ort, shapes) = (config.engine, config.ort.clone(), config.input_shapes.clone());
+        let loaded =
+            tokio::task::spawn_blocking(move || load_models(files, &shapes, cache_bytes, engine, &ort))
+                .await
+                .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
         let profiling = !config.profile_budget.is_zero();
         let models: BTreeMap<String, Arc<ServedModel>> = loaded
             .into_iter()
@@ -581,6 +593,11 @@ impl EdgeServerBuilder {
                 "no models to serve: give a models directory or model files".into(),
             ));
         }
+        if let Some(name) = self.input_shapes.keys().find(|n| !files.iter().any(|(f, _)| f == *n)) {
+            return Err(EdgeError::Config(format!(
+                "input shapes are given for `{name}`, which is not served"
+            )));
+        }
         let mut names = std::collections::HashSet::new();
         for (name, path) in &files {
             if !names.insert(name) {
@@ -656,6 +673,7 @@ type Loaded = Vec<(String, Arc<Model>, Arc<Executor>, Arc<dyn engine::Engine>)>;
 
 fn load_models(
     files: Vec<(String, PathBuf)>,
+    shapes: &BTreeMap<String, Vec<Vec<usize>>>,
     cache_bytes: Option<u64>,
     choice: EngineChoice,
     ort: &OrtOptions,
@@ -663,7 +681,8 @@ fn load_models(
     files
         .into_iter()
         .map(|(name, path)| {
-            let model = Arc::new(load_model(&path, choice)?);
+            let options = LoadOptions { input_shapes: shapes.get(&name).cloned() };
+            let model = Arc::new(load_model(&path, &options, choice)?);
             let budget =
                 cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
             log::info!(
@@ -681,14 +700,14 @@ fn load_models(
 
 /// Loads a model for serving. A model with an operator tract lacks is still served whole
 /// (cut 0 only) by the ONNX Runtime engine; the tract engine refuses it at startup.
-fn load_model(path: &Path, choice: EngineChoice) -> Result<Model, EdgeError> {
-    match Model::load(path, &LoadOptions::default()) {
+fn load_model(path: &Path, options: &LoadOptions, choice: EngineChoice) -> Result<Model, EdgeError> {
+    match Model::load(path, options) {
         Err(tandem_model::Error::UnsupportedOperator { node, op_type }) if choice == EngineChoice::Ort => {
             log::warn!(
                 "model {}: tract lacks operator {op_type} (node {node}): served whole (cut 0) by ONNX Runtime",
                 path.display()
             );
-            Ok(Model::load_whole(path, &LoadOptions::default())?)
+            Ok(Model::load_whole(path, options)?)
         }
         other => Ok(other?),
     }

@@ -141,11 +141,12 @@ pub fn encode_all(tensors: &[NamedTensor], encoding: Encoding) -> Vec<EncodedTen
 
 /// Options naming the model's hash, with binary outputs.
 pub fn hashed(model: &str) -> RequestOptions {
-    RequestOptions {
-        model_hash: Some(local(model).model().hash().to_string()),
-        binary_outputs: true,
-        ..Default::default()
-    }
+    hashed_for(local(model).model())
+}
+
+/// Request options naming `model`'s hash, asking for binary outputs.
+pub fn hashed_for(model: &Model) -> RequestOptions {
+    RequestOptions { model_hash: Some(model.hash().to_string()), binary_outputs: true, ..Default::default() }
 }
 
 /// Asserts two output lists are bit-for-bit equal.
