@@ -1,5 +1,5 @@
 import Foundation
-import Tandem
+import TandemKit
 
 /// Enroll or unlock.
 enum Screen {
