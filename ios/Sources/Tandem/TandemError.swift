@@ -1,8 +1,11 @@
 import Foundation
+#if canImport(TandemFFI)
+import TandemFFI // RustBuffer, for the converter shim at the end
+#endif
 
 /// What can go wrong in a Tandem call, with Swift's lowerCamel cases. (UniFFI generates the
 /// Rust error with UpperCamel cases, mozilla/uniffi-rs#2262; that generated type is renamed
-/// `TandemFFIError` in `bindings/uniffi.toml` and mapped to this one by every `Tandem` method.)
+/// `TandemFfiError` in `bindings/uniffi.toml` and mapped to this one by every `Tandem` method.)
 /// Network faults are never errors: the request runs on the phone and the report says why.
 public enum TandemError: Error, Equatable, Hashable, LocalizedError {
     /// The model file cannot be used: missing, unreadable, not ONNX, or an unsupported operator.
@@ -18,7 +21,7 @@ public enum TandemError: Error, Equatable, Hashable, LocalizedError {
     /// A bug in Tandem (it panicked); the client stays usable. Please report it.
     case internalError(reason: String)
 
-    init(_ error: TandemFFIError) {
+    init(_ error: TandemFfiError) {
         switch error {
         case .Model(let reason): self = .model(reason: reason)
         case .InvalidInput(let reason): self = .invalidInput(reason: reason)
@@ -41,11 +44,11 @@ public enum TandemError: Error, Equatable, Hashable, LocalizedError {
     }
 }
 
-/// Runs a generated call, its `TandemFFIError` as a `TandemError`.
+/// Runs a generated call, its `TandemFfiError` as a `TandemError`.
 func mappingErrors<T>(_ call: () throws -> T) throws -> T {
     do {
         return try call()
-    } catch let error as TandemFFIError {
+    } catch let error as TandemFfiError {
         throw TandemError(error)
     }
 }
@@ -54,7 +57,14 @@ func mappingErrors<T>(_ call: () throws -> T) throws -> T {
 func mappingErrors<T>(_ call: () async throws -> T) async throws -> T {
     do {
         return try await call()
-    } catch let error as TandemFFIError {
+    } catch let error as TandemFfiError {
         throw TandemError(error)
     }
+}
+
+/// uniffi-bindgen 0.32's renamer (`[bindings.swift.rename]`) misses a constructor's error type:
+/// `TandemClient.init` still calls `FfiConverterTypeTandemError_lift`. This forwards it to the
+/// renamed converter, so the generated file compiles as it is written.
+func FfiConverterTypeTandemError_lift(_ buf: RustBuffer) throws -> TandemFfiError {
+    try FfiConverterTypeTandemFfiError_lift(buf)
 }
