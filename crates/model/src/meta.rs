@@ -6,6 +6,10 @@
 //! { "exits": [ {"name": "exit1", "output": "exit1", "accuracy": 0.855, "macs": 115456}, ... ],
 //!   "encodings": [ {"encoding": "fp16", "accuracy_drop": 0.0}, {"encoding": "int8", "accuracy_drop": 0.0002} ] }
 //! ```
+//!
+//! An optional `preprocessing` object says how a camera frame becomes the model's input (size,
+//! layout, channel order, resize, mean and std): see [`crate::preprocess`]; the mobile frame
+//! helpers read it. Sidecars without it read as before.
 
 use std::path::{Path, PathBuf};
 

@@ -61,6 +61,20 @@ public final class Tandem: Sendable {
         platformSignals = platform
     }
 
+    /// `init(model:edge:policy:signals:logLevel:)` off the caller's actor: the model loads on a
+    /// detached task, so the main actor is never blocked.
+    public static func create(
+        model: URL,
+        edge: EdgeEndpoint? = nil,
+        policy: Policy = .balanced(),
+        signals: PlatformSignalsProvider? = nil,
+        logLevel: LogLevel = .info
+    ) async throws -> Tandem {
+        try await Task.detached(priority: .userInitiated) {
+            try Tandem(model: model, edge: edge, policy: policy, signals: signals, logLevel: logLevel)
+        }.value
+    }
+
     deinit {
         client.shutdown()
         platformSignals?.stop()
