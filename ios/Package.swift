@@ -1,13 +1,19 @@
 // swift-tools-version:5.9
 // The Tandem Swift package: the Rust core as an XCFramework (built by
 // scripts/build-xcframework.sh on macOS) and a thin Swift API over its UniFFI bindings.
+// Swift 5.9 tools, Xcode 16 or newer: the generated records are `Sendable` only with a Swift 6
+// compiler (`#if compiler(>=6)`), and `Tandem` is `Sendable`; the code is Swift 5 language mode.
+// A release manifest with a remote XCFramework (url + checksum) is written by
+// scripts/release-manifest.sh.
 import PackageDescription
 
 let package = Package(
-    name: "Tandem",
+    // The module is `TandemKit` (its main class is `Tandem`; a module and a type of the same name
+    // cannot be told apart in qualified names).
+    name: "TandemKit",
     platforms: [.iOS(.v15)],
     products: [
-        .library(name: "Tandem", targets: ["Tandem"]),
+        .library(name: "TandemKit", targets: ["TandemKit"]),
     ],
     targets: [
         // libtandem_ffi.a for devices and simulators, with the C header and module map of the
@@ -17,13 +23,15 @@ let package = Package(
         // (Sources/Tandem/Generated/*.swift: one file per Rust crate, written by the build
         // script, `cargo xtask ios`).
         .target(
-            name: "Tandem",
+            // The module is `TandemKit` (its main class is `Tandem`; a module and a type of the same name
+    // cannot be told apart in qualified names).
+    name: "TandemKit",
             dependencies: ["TandemFFI"],
             path: "Sources/Tandem"
         ),
         .testTarget(
-            name: "TandemTests",
-            dependencies: ["Tandem"],
+            name: "TandemKitTests",
+            dependencies: ["TandemKit"],
             path: "Tests/TandemTests"
         ),
     ]

@@ -46,6 +46,14 @@ pub struct ModelInfo {
     pub outputs: Vec<TensorSpec>,
     /// Number of cuts (cut 0 sends the raw input; the last runs everything on the phone).
     pub cut_count: usize,
+    /// The privacy floor computed from the model's graph: the first cut that sends neither the
+    /// raw input nor an invertible pixel transform of it (cast, scale, shift, transpose, pad).
+    /// What `keep_raw_input_on_device` enforces; apps never need to hard-code a cut.
+    pub privacy_floor: usize,
+    /// How a camera frame becomes the model's input, from the model's sidecar
+    /// (`NAME.tandem.json`, key `preprocessing`); `None` when the sidecar does not say. The
+    /// frame helpers (Kotlin `FrameTensors`, Swift `FrameTensors`) take it.
+    pub preprocessing: Option<tandem_model::Preprocessing>,
 }
 
 /// Split inference for one model and one edge. Create one per model when the app starts and
@@ -119,7 +127,10 @@ impl TandemClient {
 
     /// Runs one request on a single-input model from one buffer (a camera frame or a crop)
     /// and blocks until the result is there: for a camera analyzer thread, never the main
-    /// thread. `data` holds the tensor's little-endian bytes.
+    /// thread. `data` holds the tensor's little-endian bytes. It is not zero-copy: the
+    /// generated Kotlin and Swift code copy the buffer into a Rust buffer, and the session
+    /// copies it once more into the tensor it owns (a request may outlive the call's borrow
+    /// when it is offloaded). What it saves is the `Tensor` record and a suspend/async hop.
     pub fn infer_frame(
         &self,
         name: String,
@@ -169,6 +180,8 @@ impl TandemClient {
             inputs: model.inputs().to_vec(),
             outputs: model.outputs().to_vec(),
             cut_count: model.cuts().len(),
+            privacy_floor: model.privacy_floor(),
+            preprocessing: self.session.meta().and_then(|m| m.preprocessing.clone()),
         }
     }
 

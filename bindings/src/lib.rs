@@ -30,6 +30,7 @@ pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use platform::{unknown_platform_state, PlatformSignalsProvider};
 pub use policy::{default_policy, EdgeEndpoint};
 pub use report::{InferResult, Plan, Report};
+pub use tandem_model::preprocess::{ChannelOrder, Preprocessing, ResizeMode, TensorLayout};
 pub use tandem_sdk::encoding::Encoding;
 pub use tandem_sdk::planner::Tier;
 /// A named tensor, `Tensor` in Kotlin and Swift.

@@ -109,7 +109,7 @@ fn local_inference_and_reports() {
     let streamed = rt.block_on(stream.next()).expect("the report is streamed");
     assert_eq!(streamed.request_id, result.report.request_id);
 
-    // the zero-copy frame path gives the same answer
+    // the frame path gives the same answer
     let frame = input();
     let same = client.infer_frame("input".into(), DType::Fp32, dims(&frame), &frame.data).expect("runs");
     assert_eq!(same.outputs, result.outputs);
@@ -228,4 +228,39 @@ fn offloads_to_a_real_edge_and_the_signals_change_the_plan() {
     assert!(after.report.fallback_reason.is_some(), "{:?}", after.report);
     assert_eq!(after.outputs, expected.outputs);
     let _ = Duration::ZERO;
+}
+
+/// `keep_raw_input_on_device` means the floor computed from the graph, reported by
+/// `model_info`: on face_embedder (mean subtraction and a division before the first
+/// convolution) a forced cut just below it is refused, the floor itself is accepted.
+#[test]
+fn keep_raw_input_means_the_models_privacy_floor() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/face_embedder.onnx");
+    let mut policy = default_policy(Objective::Latency);
+    policy.keep_raw_input_on_device = true;
+    let cfg = ClientConfig { model_path: path.to_string_lossy().into_owned(), policy, ..config(None) };
+    let client = TandemClient::new(cfg, None).expect("loads");
+    let info = client.model_info();
+    assert!(
+        info.privacy_floor > 2,
+        "mean subtraction and division are below the floor: {}",
+        info.privacy_floor
+    );
+    assert!(info.privacy_floor < info.cut_count - 1);
+    let pre = info.preprocessing.clone().expect("face_embedder's sidecar says how to fill its input");
+    assert_eq!(pre.shape(), info.inputs[0].shape, "the sidecar fits the model's input");
+    let spec = &info.inputs[0];
+    let elements: usize = spec.shape.iter().product();
+    let frame = Tensor {
+        name: spec.name.clone(),
+        dtype: DType::Fp32,
+        shape: spec.shape.clone(),
+        data: (0..elements).flat_map(|i| ((i % 251) as f32 / 251.0).to_le_bytes()).collect(),
+    };
+    let rt = runtime();
+    let below = InferOptions { cut: Some(info.privacy_floor - 1), ..Default::default() };
+    let e = rt.block_on(client.infer_with(vec![frame.clone()], below)).expect_err("below the floor");
+    assert!(matches!(&e, TandemError::InvalidInput { reason } if reason.contains("privacy floor")), "{e:?}");
+    let at = InferOptions { cut: Some(info.privacy_floor), ..Default::default() };
+    rt.block_on(client.infer_with(vec![frame], at)).expect("the floor itself is allowed");
 }

@@ -121,6 +121,45 @@ pub fn kotlin() -> Result<()> {
     surefire_totals(&root.join("android/jvm-test/target/surefire-reports"))
 }
 
+/// `cargo xtask publish-jvm`: the "add the SDK" path on the JVM. Deploys `dev.tandem:tandem-jvm`
+/// (generated bindings + `android/tandem/src/main/kotlin`, with the host `libtandem_ffi.so` in
+/// the jar) to the file repository `target/maven-repo`, then runs the separate project
+/// `android/consumer`, which declares only that dependency, against it: its test splits an
+/// inference with a real `tandem edge`. Expects the host library, the CLI and the Kotlin
+/// bindings built (`cargo xtask kotlin` builds them; CI runs this right after it). The SDK's
+/// copy in ~/.m2 is removed first, so the consumer resolves it from `target/maven-repo`.
+pub fn publish_jvm() -> Result<()> {
+    ensure_maven()?;
+    let root = std::env::current_dir()?;
+    let debug = util::target_dir()?.join("debug");
+    let kotlin = root.join("target/uniffi/kotlin");
+    if !kotlin.is_dir() || !debug.join("libtandem_ffi.so").is_file() {
+        generate(Path::new("target/uniffi"), &["kotlin"], true)?;
+    }
+    let repo = root.join("target/maven-repo");
+    if repo.exists() {
+        fs::remove_dir_all(&repo)?;
+    }
+    println!("== mvn deploy dev.tandem:tandem-jvm to {}", repo.display());
+    run(maven(true)
+        .args(["-f", "android/jvm-artifact/pom.xml", "deploy"])
+        .arg(define("uniffi.kotlin.dir", &kotlin))
+        .arg(define("tandem.lib.dir", &debug)))?;
+    if let Some(home) = std::env::var_os("HOME") {
+        let cached = Path::new(&home).join(".m2/repository/dev/tandem/tandem-jvm");
+        if cached.exists() {
+            fs::remove_dir_all(&cached)?;
+        }
+    }
+    println!("== mvn test android/consumer (the SDK from {} only)", repo.display());
+    run(maven(true)
+        .args(["-f", "android/consumer/pom.xml", "test"])
+        .arg(format!("-Dtandem.repo=file://{}", repo.display()))
+        .arg(define("tandem.cli", &debug.join("tandem")))
+        .arg(define("tandem.models", &root.join("models"))))?;
+    surefire_totals(&root.join("android/consumer/target/surefire-reports"))
+}
+
 /// `mvn -q -B -Dstyle.color=never`: quiet, batch, no colours in CI logs; with `extra_args`,
 /// followed by the flags in `MAVEN_ARGS`.
 pub fn maven(extra_args: bool) -> Command {

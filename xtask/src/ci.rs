@@ -31,10 +31,20 @@ pub fn run_all() -> Result<()> {
 
     stage(start, "Kotlin: generated bindings + Android library on the JVM (cargo xtask kotlin)");
     bindings::kotlin()?;
+    stage(
+        start,
+        "Kotlin: publish tandem-jvm to a local repository, consumer project (cargo xtask publish-jvm)",
+    );
+    bindings::publish_jvm()?;
     stage(start, "Kotlin: FaceID sample app logic (sample-apps/android-faceid/jvm-check)");
     run(bindings::maven(false).args(["-f", "sample-apps/android-faceid/jvm-check/pom.xml", "test"]))?;
     stage(start, "Swift: parse every Swift file (cargo xtask swift)");
     bindings::swift()?;
+    stage(
+        start,
+        "Release scripts on fakes: gradlew, 16 KB alignment, SwiftPM manifest (cargo xtask mobile-scripts)",
+    );
+    crate::mobile::test_scripts()?;
     stage(start, "Python: tritonclient[http] against tandem edge (scripts/test-python.sh)");
     run(Command::new("bash").arg(Path::new("scripts/test-python.sh")))?;
     stage(start, "Scale-out: export, KServe, ONNX Runtime engine (scripts/test-scaleout.sh)");

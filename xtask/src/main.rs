@@ -20,6 +20,10 @@ commands:
   kotlin                  build the host library and the CLI, generate the Kotlin bindings,
                           run the Android library's JVM tests with Maven (MAVEN_ARGS: extra flags)
   swift                   generate the Swift bindings and parse every Swift file (tree-sitter)
+  publish-jvm             deploy dev.tandem:tandem-jvm (API + host libtandem_ffi.so) to the file
+                          repository target/maven-repo, then test android/consumer against it
+  mobile-scripts          test the gradlew bootstrap, the 16 KB alignment check and the SwiftPM
+                          release manifest script (on fakes: no Gradle, NDK or Xcode here)
   generate [OUT] [LANG..] generate the Kotlin and/or Swift bindings from the host library
                           (default: target/uniffi, kotlin swift)
   android [PROFILE]       libtandem_ffi.so per Android ABI with cargo-ndk (default: release-mobile)
@@ -40,6 +44,8 @@ fn main() -> ExitCode {
         "ci" => no_args(rest).and_then(|()| ci::run_all()),
         "kotlin" => no_args(rest).and_then(|()| bindings::kotlin()),
         "swift" => no_args(rest).and_then(|()| bindings::swift()),
+        "publish-jvm" => no_args(rest).and_then(|()| bindings::publish_jvm()),
+        "mobile-scripts" => no_args(rest).and_then(|()| mobile::test_scripts()),
         "generate" => bindings::generate_cmd(rest),
         "android" => mobile::android(profile(rest)?),
         "ios" => mobile::ios(profile(rest)?),

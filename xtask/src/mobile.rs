@@ -140,3 +140,19 @@ fn copy_swift_bindings(generated: &Path, headers: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// `cargo xtask mobile-scripts`: the release scripts that cannot run for real here, tested on
+/// fakes: the gradlew bootstrap (a fake distribution: checksum enforced, arguments passed), the
+/// 16 KB page-alignment check (host libraries linked with 4 KB and 16 KB pages, and an AAR),
+/// and the SwiftPM release manifest (a fake XCFramework zip: url and checksum).
+pub fn test_scripts() -> Result<()> {
+    for script in [
+        "android/scripts/test-gradlew.sh",
+        "android/scripts/test-16kb-alignment.sh",
+        "ios/scripts/test-release-manifest.sh",
+    ] {
+        println!("== {script}");
+        run(Command::new("bash").arg(script))?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Why a task failed.
@@ -34,10 +34,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Makes the workspace root (the parent of this crate) the working directory: every path below
 /// is relative to it, as in the scripts this replaces.
+///
+/// The crate's directory is the one `cargo run` gives at run time (`CARGO_MANIFEST_DIR` in the
+/// environment), else the one compiled in: a binary built in another checkout (a target
+/// directory copied between worktrees, whose fingerprints still match) would otherwise work on
+/// that other checkout.
 pub fn enter_repo_root() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or_else(|| Error::Other("no workspace root".into()))?;
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = manifest_dir.parent().ok_or_else(|| Error::Other("no workspace root".into()))?;
     std::env::set_current_dir(root)?;
     Ok(())
 }

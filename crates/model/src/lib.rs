@@ -31,6 +31,8 @@ pub mod meta;
 mod model;
 #[cfg(feature = "npy")]
 pub mod npy;
+pub mod preprocess;
+mod privacy;
 mod tensor;
 pub mod util;
 
@@ -38,6 +40,8 @@ pub use error::{Error, Result};
 pub use exec::{match_inputs, CacheStats, Executor, Part, Side};
 pub use meta::ModelMeta;
 pub use model::{first_cut_with_outputs, Cut, LoadOptions, Model, MAX_OPSET};
+pub use preprocess::Preprocessing;
+pub use privacy::privacy_floor;
 pub use tensor::{DType, NamedTensor, TensorSpec};
 
 #[cfg(feature = "uniffi")]

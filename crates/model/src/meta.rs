@@ -6,6 +6,10 @@
 //! { "exits": [ {"name": "exit1", "output": "exit1", "accuracy": 0.855, "macs": 115456}, ... ],
 //!   "encodings": [ {"encoding": "fp16", "accuracy_drop": 0.0}, {"encoding": "int8", "accuracy_drop": 0.0002} ] }
 //! ```
+//!
+//! An optional `preprocessing` object says how a camera frame becomes the model's input (size,
+//! layout, channel order, resize, mean and std): see [`crate::preprocess`]; the mobile frame
+//! helpers read it. Sidecars without it read as before.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +56,10 @@ pub struct ModelMeta {
     /// is only used when the policy accepts unmeasured encodings.
     #[serde(default)]
     pub encodings: Vec<EncodingMeta>,
+    /// How a camera frame becomes the model's input (optional; see [`crate::preprocess`]):
+    /// what the Kotlin and Swift frame helpers read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<crate::preprocess::Preprocessing>,
 }
 
 /// Why a metadata file could not be used.
@@ -117,6 +125,9 @@ impl ModelMeta {
                 return Err(format!("encoding {} has accuracy drop {}", e.encoding, e.accuracy_drop));
             }
         }
+        if let Some(p) = &self.preprocessing {
+            p.validate()?;
+        }
         Ok(())
     }
 
@@ -144,6 +155,16 @@ mod tests {
         );
         assert!(meta.accuracy_drop(Encoding::Int8).is_some());
         assert_eq!(meta.accuracy_drop(Encoding::Fp32), Some(0.0));
+        assert_eq!(meta.preprocessing, None, "a sidecar without the key still reads");
+    }
+
+    #[test]
+    fn loads_the_face_embedder_preprocessing() {
+        let model = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/face_embedder.onnx"));
+        let meta = ModelMeta::load_beside(model).expect("valid").expect("present");
+        let p = meta.preprocessing.expect("face_embedder says how to fill its input");
+        assert_eq!(p.shape(), vec![1, 3, 150, 150], "models/README.md: [1,3,150,150] RGB 0..255");
+        assert_eq!((p.mean.clone(), p.std.clone()), (vec![0.0; 3], vec![1.0; 3]), "it normalises in-graph");
     }
 
     #[test]
@@ -155,6 +176,8 @@ mod tests {
             r#"{"exits":[{"name":"a","output":"a","accuracy":0.5},{"name":"a","output":"b","accuracy":0.6}]}"#,
             r#"{"encodings":[{"encoding":"int8","accuracy_drop":-0.1}]}"#,
             r#"{"encodings":[{"encoding":"int4","accuracy_drop":0.1}]}"#,
+            r#"{"preprocessing":{"width":8,"height":8,"std":[1,0,1]}}"#,
+            r#"{"preprocessing":{"width":8}}"#,
             "not json",
         ] {
             std::fs::write(&path, bad).expect("write");

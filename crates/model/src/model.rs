@@ -51,6 +51,12 @@ pub struct Cut {
     pub macs_before: u64,
     /// Multiply-accumulate operations of the part after the cut.
     pub macs_after: u64,
+    /// Whether a crossing tensor is the model input or an invertible pixel transform of it
+    /// (cast, scale, shift, transpose, pad...): as revealing as the raw input. Computed from the
+    /// graph; cut tables written before it existed read as `false` (see
+    /// [`crate::privacy_floor`], which never goes below cut 1).
+    #[serde(default)]
+    pub reveals_input: bool,
 }
 
 impl Cut {
@@ -160,7 +166,8 @@ impl Model {
             }
         }
         let macs = node_macs(&typed, graph, &ordered)?;
-        let cuts = cut_table(graph, &ordered, crossing, &specs, &macs);
+        let revealing = crate::privacy::revealing_cuts(graph, &ordered, &crossing);
+        let cuts = cut_table(graph, &ordered, crossing, &specs, &macs, &revealing);
         log::debug!("loaded model {} ({hash}): {} nodes", path.display(), ordered.order.len());
         Ok(Model {
             path,
@@ -284,6 +291,13 @@ impl Model {
     /// The cut with this id.
     pub fn cut(&self, id: usize) -> Result<&Cut> {
         self.cuts.get(id).ok_or(Error::UnknownCut { id, last: self.cuts.len() - 1 })
+    }
+
+    /// The privacy floor computed from the graph: the first cut that sends neither the raw
+    /// input nor an invertible pixel transform of it (see [`crate::privacy_floor`]). What
+    /// `keep_raw_input_on_device` means.
+    pub fn privacy_floor(&self) -> usize {
+        crate::privacy::privacy_floor(&self.cuts)
     }
 
     /// The id of the last cut ("run everything here").
@@ -441,6 +455,7 @@ fn cut_table(
     crossing: Vec<Vec<String>>,
     specs: &HashMap<String, TensorSpec>,
     macs: &[u64],
+    revealing: &[bool],
 ) -> Vec<Cut> {
     let total_macs: u64 = macs.iter().sum();
     let mut before = 0u64;
@@ -464,6 +479,7 @@ fn cut_table(
                 tensors,
                 macs_before: before,
                 macs_after: total_macs - before,
+                reveals_input: revealing[id],
             }
         })
         .collect()

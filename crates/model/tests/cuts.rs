@@ -82,3 +82,48 @@ fn given_input_shape_is_checked_against_the_declared_one() {
             .expect_err("declared 32x32");
     assert!(err.to_string().contains("`input`"), "{err}");
 }
+
+/// The privacy floor computed from the graph: the first cut after the first layer that is not
+/// an invertible pixel transform. `face_embedder` subtracts the mean (`input_sub_mean`) and
+/// divides by the spread (`input_div`) before its first convolution: both keep the face
+/// recoverable, so the floor is after the convolution, not at cut 1.
+#[test]
+fn privacy_floor_is_after_the_first_non_invertible_layer() {
+    let model = load("face_embedder");
+    let floor = model.privacy_floor();
+    let cuts = model.cuts();
+    let after = |c: usize| cuts[c].after_node.clone().unwrap_or_default();
+    let before_floor: Vec<String> = (1..floor).map(after).collect();
+    assert!(
+        before_floor.iter().any(|n| n == "input_sub_mean") && before_floor.iter().any(|n| n == "input_div"),
+        "the normalisation is below the floor: {before_floor:?}, floor after `{}`",
+        after(floor)
+    );
+    assert!(cuts[..floor].iter().all(|c| c.reveals_input), "every cut below the floor reveals the input");
+    assert!(!cuts[floor].reveals_input);
+    assert!(floor < model.last_cut(), "offloading stays possible above the floor");
+    for stem in BUNDLED {
+        let model = load(stem);
+        let floor = model.privacy_floor();
+        assert!(floor >= 1 && floor <= model.last_cut(), "{stem}: floor {floor}");
+        assert!(model.cuts()[0].reveals_input, "{stem}: cut 0 is the input itself");
+        assert_eq!(floor, tandem_model::privacy_floor(model.cuts()), "{stem}");
+        println!(
+            "{stem}: privacy floor cut {floor} (after `{}`)",
+            model.cuts()[floor].after_node.clone().unwrap_or_default()
+        );
+    }
+}
+
+/// A cut table written before `reveals_input` existed reads as "does not reveal": the floor is
+/// then cut 1, the old meaning of `keep_raw_input_on_device`.
+#[test]
+fn old_cut_tables_keep_the_old_floor() {
+    let model = load("tiny_resnet");
+    let mut json = serde_json::to_value(model.cuts()).expect("serialises");
+    for c in json.as_array_mut().expect("array") {
+        c.as_object_mut().expect("object").remove("reveals_input");
+    }
+    let old: Vec<tandem_model::Cut> = serde_json::from_value(json).expect("old tables still read");
+    assert_eq!(tandem_model::privacy_floor(&old), 1);
+}

@@ -368,6 +368,7 @@ mod tests {
             bytes_by_dtype: BTreeMap::new(),
             macs_before,
             macs_after: 0,
+            reveals_input: id == 0,
         }
     }
 

@@ -46,8 +46,9 @@ pub struct Policy {
     /// The privacy floor: never cut before this cut (cut 0 sends the raw input). See
     /// [`Policy::effective_min_cut`] for the floor in force.
     pub min_cut: usize,
-    /// Shorthand that raises the privacy floor to cut 1: never send the raw input (the same
-    /// as `min_cut >= 1`).
+    /// Shorthand that raises the privacy floor to the model's own floor, computed from its
+    /// graph ([`tandem_model::privacy_floor`]): never send the raw input, nor anything as
+    /// revealing as it (the input after only casts, scales, shifts, transposes or pads).
     pub keep_raw_input_on_device: bool,
     /// Offload over metered networks.
     pub allow_metered: bool,
@@ -88,8 +89,20 @@ impl Policy {
         Policy::default()
     }
 
-    /// The privacy floor in force: `min_cut`, raised to 1 by `keep_raw_input_on_device`.
+    /// The privacy floor in force for a model with this cut table: `min_cut`, raised by
+    /// `keep_raw_input_on_device` to the model's floor ([`tandem_model::privacy_floor`]).
     /// No plan sends anything from a cut before it.
+    pub fn floor_for(&self, cuts: &[tandem_model::Cut]) -> usize {
+        if self.keep_raw_input_on_device {
+            self.min_cut.max(tandem_model::privacy_floor(cuts)).max(1)
+        } else {
+            self.min_cut
+        }
+    }
+
+    /// The privacy floor without a cut table: `min_cut`, raised to 1 by
+    /// `keep_raw_input_on_device`. A lower bound of [`Policy::floor_for`], which the planner
+    /// and the session use.
     pub fn effective_min_cut(&self) -> usize {
         if self.keep_raw_input_on_device {
             self.min_cut.max(1)

@@ -80,7 +80,7 @@ fn check_policy(input: &PlanInput, last: usize) -> Result<usize, PlanError> {
             reason: format!("max_accuracy_drop {}", policy.max_accuracy_drop),
         });
     }
-    let min_cut = policy.effective_min_cut();
+    let min_cut = policy.floor_for(input.cuts);
     if min_cut > last {
         return Err(PlanError::BadPolicy {
             reason: format!("min_cut {min_cut} is beyond the last cut {last}"),

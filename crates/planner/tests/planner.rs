@@ -35,6 +35,7 @@ fn chain(bytes: &[u64]) -> Vec<Cut> {
             bytes_by_dtype: BTreeMap::new(),
             macs_before: id as u64,
             macs_after: (bytes.len() - 1 - id) as u64,
+            reveals_input: id == 0,
         })
         .collect()
 }
@@ -333,6 +334,21 @@ fn privacy_floor_keeps_the_raw_input() {
     case.policy.keep_raw_input_on_device = false;
     case.policy.min_cut = 2;
     assert_eq!(case.plan().cut, 2, "floor at the last cut: local");
+}
+
+/// `keep_raw_input_on_device` means the model's own floor: a cut table whose cut 1 still
+/// carries a pixel transform of the input (mean subtracted, say) keeps cut 1 off limits too.
+#[test]
+fn keep_raw_input_means_the_floor_computed_from_the_graph() {
+    let mut case = simple();
+    case.link = LinkEstimate::fixed(1000.0, 1000.0, 1.0);
+    case.cuts[1].reveals_input = true;
+    case.policy.keep_raw_input_on_device = true;
+    let plan = case.plan();
+    assert_eq!(plan.cut, 2, "cuts 0 and 1 both reveal the input");
+    assert!(!plan.table[0].allowed && !plan.table[1].allowed);
+    assert_eq!(case.policy.floor_for(&case.cuts), 2);
+    assert_eq!(case.policy.effective_min_cut(), 1, "without the cut table: only the raw input");
 }
 
 #[test]

@@ -6,13 +6,20 @@ import UIKit
 #if canImport(CoreTelephony)
 import CoreTelephony
 #endif
+#if canImport(NetworkExtension) && os(iOS)
+import NetworkExtension
+#endif
 
 /// The phone's state from Apple's own APIs, for the planner:
 /// - network: `NWPathMonitor` (Wi-Fi, cellular or wired; metered when the path is expensive or
 ///   constrained by Low Data Mode), the cellular generation from CoreTelephony's current radio
 ///   access technology;
 /// - battery: `UIDevice` battery level and state (monitoring is switched on);
-/// - power and heat: `ProcessInfo` Low Power Mode and thermal state.
+/// - power and heat: `ProcessInfo` Low Power Mode and thermal state;
+/// - network id: stable per network, the scheme of `NetworkIds`: Wi-Fi by SSID hash when the
+///   app has the Access Wi-Fi Information entitlement and location permission
+///   (`NEHotspotNetwork.fetchCurrent`), else by the interface's IPv4 subnet; cellular by
+///   radio (the operator code is hidden since iOS 16).
 ///
 /// `currentState()` is called on every request from a Tandem thread: it returns a snapshot the
 /// monitors keep up to date and never blocks on the main actor.
@@ -29,7 +36,9 @@ public final class ApplePlatformSignals: PlatformSignalsProvider, @unchecked Sen
     /// Starts monitoring the network now and the battery as soon as the main actor runs.
     public init() {
         monitor.pathUpdateHandler = { [weak self] path in
-            self?.update { $0.network = NetworkSnapshot(path: path) }
+            let snapshot = NetworkSnapshot(path: path)
+            self?.update { $0.network = snapshot }
+            if case .wifi = snapshot.kind { self?.refineWithSSID(of: snapshot) }
         }
         monitor.start(queue: queue)
         #if canImport(UIKit) && !os(watchOS)
@@ -63,6 +72,21 @@ public final class ApplePlatformSignals: PlatformSignalsProvider, @unchecked Sen
             lowPower: process.isLowPowerModeEnabled,
             thermal: ThermalState(process.thermalState)
         )
+    }
+
+    /// Replaces a Wi-Fi snapshot's subnet id with the SSID's when iOS lets the app read it
+    /// (entitlement + location permission); without them `fetchCurrent` answers `nil`.
+    private func refineWithSSID(of snapshot: NetworkSnapshot) {
+        #if canImport(NetworkExtension) && os(iOS)
+        NEHotspotNetwork.fetchCurrent { [weak self] hotspot in
+            guard let hotspot, !hotspot.ssid.isEmpty else { return }
+            let id = NetworkIds.wifi(ssid: hotspot.ssid, bssid: hotspot.bssid, gateway: nil, subnet: nil)
+            self?.update { signals in
+                // only if the path has not changed meanwhile
+                if signals.network.id == snapshot.id { signals.network.id = id }
+            }
+        }
+        #endif
     }
 
     private func update(_ change: (ApplePlatformSignals) -> Void) {
@@ -140,9 +164,18 @@ private struct NetworkSnapshot {
         } else {
             kind = .unknown
         }
-        // Opaque and local: the kind and the interface's name (e.g. `wifi:en0`), never an SSID.
-        let interface = path.availableInterfaces.first?.name ?? ""
-        self.init(kind: kind, id: "\(kind.label):\(interface)", metered: path.isExpensive || path.isConstrained)
+        // Stable per network (never the interface name, the same for every Wi-Fi): the subnet
+        // here, refined to the SSID's hash where permitted (`refineWithSSID`).
+        let interface = path.availableInterfaces.first { path.usesInterfaceType($0.type) }?.name
+        let subnet = interface.flatMap { NetworkIds.subnet(ofInterface: $0) }
+        let id: String
+        switch kind {
+        case .wifi: id = NetworkIds.wifi(ssid: nil, bssid: nil, gateway: nil, subnet: subnet)
+        case .ethernet: id = NetworkIds.ethernet(gateway: nil, subnet: subnet)
+        case .cellular(let generation): id = NetworkIds.cellular(operatorCode: nil, generation: generation)
+        default: id = "\(kind.label):?"
+        }
+        self.init(kind: kind, id: id, metered: path.isExpensive || path.isConstrained)
     }
 }
 

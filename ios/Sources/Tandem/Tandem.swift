@@ -7,7 +7,12 @@ import Foundation
 /// from any task or thread. A request never fails because of the network: if the edge cannot be
 /// used, the phone computes the result and `report.fallbackReason` says why.
 ///
+/// (The Swift module is `TandemKit`: a module named like its main class could not qualify
+/// names, `Tandem.Policy` would look for a member of the class.)
+///
 /// ```swift
+/// import TandemKit
+///
 /// let tandem = try Tandem(model: Bundle.main.url(forResource: "face_embedder", withExtension: "onnx")!,
 ///                         edge: .init(url: edgeURL, token: token),
 ///                         policy: .balanced(deadlineMs: 150, keepRawInputOnDevice: true))
@@ -29,7 +34,7 @@ public final class Tandem: Sendable {
     ///     `ProcessInfo`. Tests pass their own.
     ///   - logLevel: Tandem's Rust log lines at this level and above go to `os.Logger`
     ///     (subsystem `dev.tandem`).
-    /// - Throws: `TandemError.Model` if the model cannot be used, `TandemError.Config` if the
+    /// - Throws: `TandemError.model` if the model cannot be used, `TandemError.config` if the
     ///   edge URL or the policy is unusable.
     public init(
         model: URL,
@@ -48,7 +53,7 @@ public final class Tandem: Sendable {
             deviceName: Tandem.deviceModel()
         )
         do {
-            client = try TandemClient(config: config, signals: signals ?? platform)
+            client = try mappingErrors { try TandemClient(config: config, signals: signals ?? platform) }
         } catch {
             platform?.stop()
             throw error
@@ -56,12 +61,28 @@ public final class Tandem: Sendable {
         platformSignals = platform
     }
 
+    /// `init(model:edge:policy:signals:logLevel:)` off the caller's actor: the model loads on a
+    /// detached task, so the main actor is never blocked.
+    public static func create(
+        model: URL,
+        edge: EdgeEndpoint? = nil,
+        policy: Policy = .balanced(),
+        signals: PlatformSignalsProvider? = nil,
+        logLevel: LogLevel = .info
+    ) async throws -> Tandem {
+        try await Task.detached(priority: .userInitiated) {
+            try Tandem(model: model, edge: edge, policy: policy, signals: signals, logLevel: logLevel)
+        }.value
+    }
+
     deinit {
         client.shutdown()
         platformSignals?.stop()
     }
 
-    /// The model's identity (SHA-256), inputs and outputs.
+    /// The model's identity (SHA-256), inputs and outputs, its privacy floor (the cut
+    /// `keepRawInputOnDevice` enforces, computed from the graph) and, from its sidecar, how a
+    /// camera frame becomes its input (`preprocessing`, for `FrameTensors`).
     public var modelInfo: ModelInfo { client.modelInfo() }
 
     /// The policy every plan respects.
@@ -74,19 +95,21 @@ public final class Tandem: Sendable {
     /// takes the name of the model input at its position. Cancelling the task cancels the
     /// request.
     ///
-    /// - Throws: `TandemError.InvalidInput` if the tensors do not fit the model; never for
+    /// - Throws: `TandemError.invalidInput` if the tensors do not fit the model; never for
     ///   network faults.
     public func infer(_ inputs: Tensor...) async throws -> InferResult {
-        try await client.infer(inputs: inputs)
+        try await mappingErrors { try await client.infer(inputs: inputs) }
     }
 
     /// Runs one request with per-request `options` (forced cut, encoding, deadline).
     public func infer(_ inputs: [Tensor], options: InferOptions = InferOptions()) async throws -> InferResult {
-        try await client.inferWith(inputs: inputs, options: options)
+        try await mappingErrors { try await client.inferWith(inputs: inputs, options: options) }
     }
 
     /// Runs one request on a single-input model straight from a buffer (a camera frame or a
-    /// crop), blocking the calling thread: for a capture queue, never the main thread.
+    /// crop), blocking the calling thread: for a capture queue, never the main thread. Not
+    /// zero-copy: `data` crosses to Rust by reference and Rust copies it once into the tensor
+    /// the request owns.
     ///
     /// - Parameters:
     ///   - data: the tensor's little-endian bytes.
@@ -94,7 +117,9 @@ public final class Tandem: Sendable {
     ///   - dtype: the element type.
     public func inferFrame(_ data: Data, shape: [Int], dtype: DType = .uint8) throws -> InferResult {
         let input = modelInfo.inputs.first?.name ?? ""
-        return try client.inferFrame(name: input, dtype: dtype, shape: shape.map { UInt64($0) }, data: data)
+        return try mappingErrors {
+            try client.inferFrame(name: input, dtype: dtype, shape: shape.map { UInt64($0) }, data: data)
+        }
     }
 
     /// The report of every request from now on, in completion order. A slow reader skips the

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Tandem
+@testable import TandemKit
 
 /// Runs on an iOS simulator (`xcodebuild test -scheme Tandem -destination 'platform=iOS
 /// Simulator,name=iPhone 15'`) after `scripts/build-xcframework.sh`. The simulator reads the
@@ -38,9 +38,17 @@ final class TandemTests: XCTestCase {
         do {
             _ = try await tandem.infer(.float32([1, 2, 3], shape: [1, 3]))
             XCTFail("a tensor of the wrong shape must be refused")
-        } catch TandemError.InvalidInput(let reason) {
+        } catch TandemError.invalidInput(let reason) {
             XCTAssertFalse(reason.isEmpty)
         }
+    }
+
+    func testNetworkIdsFollowTheSharedScheme() {
+        let home = NetworkIds.wifi(ssid: "Home", bssid: nil, gateway: nil, subnet: "192.168.1.0/24")
+        XCTAssertTrue(home.hasPrefix("wifi:s:"))
+        XCTAssertEqual(home, "wifi:s:" + NetworkIds.hash("Home"))
+        XCTAssertEqual(NetworkIds.subnet([192, 168, 1, 77], prefixLength: 24), "192.168.1.0/24")
+        XCTAssertEqual(NetworkIds.cellular(operatorCode: "65535", generation: .lte), "cellular:?:lte")
     }
 
     func testPolicyPresetsComeFromRust() {

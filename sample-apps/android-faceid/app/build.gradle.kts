@@ -10,7 +10,14 @@ plugins {
 // (the SDK compares their SHA-256 before offloading).
 val modelsDir: File = rootDir.resolve("../../models").canonicalFile
 
-fun quoted(value: String): String = "\"" + value.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+fun quoted(value: String): String =
+    "\"" + value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n").replace("\r", "") + "\""
+
+// A development edge with a self-signed certificate: `-Ptandem.edgeCaFile=path/to/ca.pem`
+// (relative to this project) bakes that PEM into the build as an extra trusted root.
+val edgeCaPem: String = providers.gradleProperty("tandem.edgeCaFile")
+    .map { rootDir.resolve(it).readText() }
+    .getOrElse("")
 
 android {
     namespace = "dev.tandem.faceid"
@@ -24,6 +31,7 @@ android {
         versionName = "0.1.0"
         buildConfigField("String", "EDGE_URL", quoted(providers.gradleProperty("tandem.edgeUrl").getOrElse("")))
         buildConfigField("String", "EDGE_TOKEN", quoted(providers.gradleProperty("tandem.edgeToken").getOrElse("")))
+        buildConfigField("String", "EDGE_CA_PEM", quoted(edgeCaPem))
         ndk {
             abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64")
         }

@@ -1,5 +1,5 @@
 import Foundation
-import Tandem
+import TandemKit
 
 /// Enroll or unlock.
 enum Screen {
@@ -148,20 +148,12 @@ final class FaceIDModel: ObservableObject {
         }
     }
 
-    /// Fast unlocks; the privacy floor keeps the face chip, and cuts 1-2 (which only shift and
-    /// scale its pixels), on the phone: cut 3 of face_embedder.onnx is after its first
-    /// convolution (`tandem cuts models/face_embedder.onnx` lists every cut).
+    /// Fast unlocks; `keepRawInputOnDevice` keeps the face chip, and everything as revealing as
+    /// it, on the phone: the SDK computes the floor from the model's graph (for
+    /// face_embedder.onnx, after its first convolution, past the mean subtraction and the
+    /// division that only shift and scale the pixels; `tandem.modelInfo.privacyFloor`).
     nonisolated static func policy() -> Policy {
-        let preset = Policy.latency(deadlineMs: 300, keepRawInputOnDevice: true)
-        return Policy(
-            objective: preset.objective,
-            deadlineMs: preset.deadlineMs,
-            minCut: 3,
-            keepRawInputOnDevice: preset.keepRawInputOnDevice,
-            allowMetered: preset.allowMetered,
-            encodings: preset.encodings,
-            maxAccuracyDrop: preset.maxAccuracyDrop
-        )
+        Policy.latency(deadlineMs: 300, keepRawInputOnDevice: true)
     }
 
     /// The edge from Info.plist (`TandemEdgeURL`, `TandemEdgeToken`, set from the build

@@ -1,5 +1,5 @@
 import Foundation
-import Tandem
+import TandemKit
 
 extension Report {
     /// What the screen shows of this request.

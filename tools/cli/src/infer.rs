@@ -50,7 +50,8 @@ pub struct InferArgs {
     /// Force the encoding of the crossing tensors: fp32, fp16 or int8.
     #[arg(long, value_parser = parse_encoding)]
     encoding: Option<Encoding>,
-    /// Never send the raw input (privacy floor: cut 1 at least).
+    /// Never send the raw input, nor anything as revealing (the privacy floor computed from the
+    /// model's graph: after the first layer that is not a cast, scale, shift, transpose or pad).
     #[arg(long)]
     keep_raw_input: bool,
     /// Plan as if on this network (wifi, lte, 3g, 5g, ethernet, none); default: what this

@@ -175,6 +175,12 @@ fn cuts(args: &ModelArgs, json: bool) -> Result<()> {
             c.tensor_names().join(", ")
         );
     }
+    let floor = model.privacy_floor();
+    println!(
+        "privacy floor (--keep-raw-input): cut {floor}, after {}: every cut before it sends the input \
+         or the input after only casts, scales, shifts, transposes or pads",
+        model.cuts()[floor].after_node.as_deref().unwrap_or("(input)")
+    );
     Ok(())
 }
 

@@ -61,7 +61,8 @@ pub struct PlanArgs {
     /// Privacy floor: never cut before this cut.
     #[arg(long, default_value_t = 0)]
     min_cut: usize,
-    /// Never send the raw input: the shorthand that raises the privacy floor (`--min-cut`) to 1.
+    /// Never send the raw input, nor anything as revealing: raises the privacy floor (`--min-cut`)
+    /// to the floor computed from the model's graph (after its first non-pixel-transform layer).
     #[arg(long)]
     keep_raw_input: bool,
     /// Force the cut (the planner's own costs for it; the plan's adjustments say what the

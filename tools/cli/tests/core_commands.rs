@@ -34,6 +34,8 @@ fn cuts_json_lists_ids_tensors_bytes_and_macs() {
     }
     assert_eq!(cuts[0]["tensors"][0]["name"], "input");
     assert_eq!(cuts[0]["bytes"], 3 * 32 * 32 * 4);
+    assert_eq!(cuts[0]["reveals_input"], true, "cut 0 sends the input");
+    assert_eq!(cuts[1]["reveals_input"], false, "tiny_resnet starts with a convolution");
 }
 
 #[test]
@@ -138,6 +140,7 @@ fn cuts_table_shows_each_cut_dtype_and_a_uint8_cut_in_a_qdq_model() {
     let out = tandem(&["cuts", "models/qdq_cnn.onnx"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("privacy floor (--keep-raw-input): cut ")), "{text}");
     assert!(text.lines().nth(1).is_some_and(|header| header.contains("dtype")), "{text}");
     assert!(text.lines().any(|l| l.contains(" UINT8 ")), "{text}");
     assert!(text.lines().any(|l| l.contains(" FP32 ")), "{text}");

@@ -180,6 +180,11 @@ impl Session {
         &self.inner.policy
     }
 
+    /// The model's sidecar (`NAME.tandem.json`), if it has one.
+    pub fn meta(&self) -> Option<&ModelMeta> {
+        self.inner.meta.as_ref()
+    }
+
     /// What the session knows about its edge now.
     pub fn edge_status(&self) -> EdgeStatus {
         match &self.inner.edge {
@@ -366,7 +371,7 @@ impl Inner {
                     reason: format!("cut {c}: this model has cuts 0..={last}"),
                 });
             }
-            let floor = self.policy.effective_min_cut();
+            let floor = self.policy.floor_for(self.model.cuts());
             if c < floor {
                 return Err(SessionError::InvalidOptions {
                     reason: format!("cut {c} is below the policy's privacy floor (cut {floor})"),

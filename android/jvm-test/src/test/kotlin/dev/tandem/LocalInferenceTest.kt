@@ -11,6 +11,8 @@ import java.nio.ByteOrder
 import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.yield
@@ -41,6 +43,34 @@ class LocalInferenceTest {
             assertTrue(result.report.totalMs > 0.0)
             assertTrue(result.report.summary.isNotBlank())
             assertNull(result.report.fallbackReason, "no edge configured is not a fallback")
+        }
+    }
+
+    /**
+     * `create` loads the model on the IO dispatcher: the caller's (single) thread keeps running
+     * other coroutines meanwhile. face_embedder (22 MB) takes long enough to load that a
+     * blocking create would leave the ticker at 0.
+     */
+    @Test
+    fun `create does not block the calling thread while the model loads`() = runBlocking<Unit> {
+        val caller = Thread.currentThread()
+        val started = CompletableDeferred<Unit>()
+        val loading = async {
+            started.complete(Unit)
+            Tandem.create(TestModels.faceEmbedder)
+        }
+        started.await()
+        var ticks = 0
+        while (!loading.isCompleted) {
+            assertEquals(caller, Thread.currentThread())
+            ticks++
+            delay(1)
+        }
+        loading.await().use { tandem ->
+            assertTrue(ticks > 0, "the caller's thread ran nothing while the model loaded")
+            val info = tandem.modelInfo
+            assertTrue(info.privacyFloor > 2uL, "face_embedder's normalisation is below the floor")
+            assertEquals(150u, info.preprocessing?.width, "face_embedder's sidecar")
         }
     }
 

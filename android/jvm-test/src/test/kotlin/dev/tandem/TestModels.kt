@@ -10,6 +10,9 @@ object TestModels {
     /** `tiny_resnet.onnx`: input `input` float32 [1,3,32,32], output `logits` [1,10]. */
     val tinyResnet: File = File(modelsDir, "tiny_resnet.onnx")
 
+    /** `face_embedder.onnx` (22 MB): input `image` float32 [1,3,150,150], with a sidecar. */
+    val faceEmbedder: File = File(modelsDir, "face_embedder.onnx")
+
     /** A deterministic ramp that fits tiny_resnet's input, with an empty name (positional). */
     fun tinyResnetInput(): Tensor {
         val values = FloatArray(3 * 32 * 32) { ((it % 97) - 48f) / 48f }

@@ -8,8 +8,10 @@ import dev.tandem.sdk.InferOptions
 import java.io.File
 import java.nio.ByteBuffer
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.withContext
 
 /**
  * Split inference for one model: runs the first part of the model on the phone and the rest on
@@ -27,39 +29,60 @@ class Tandem internal constructor(
 
     private val closed = AtomicBoolean(false)
 
-    /** The model's identity (SHA-256), inputs and outputs. */
-    val modelInfo: ModelInfo by lazy { client.modelInfo() }
+    /**
+     * Runs [call] on the native client, or throws [TandemException.Closed] once [close] was
+     * called (also when the close races the call: the freed native object's
+     * `IllegalStateException` is reported as what it means).
+     */
+    private inline fun <T> open(call: () -> T): T {
+        if (closed.get()) throw TandemException.Closed()
+        return try {
+            call()
+        } catch (e: IllegalStateException) {
+            if (closed.get()) throw TandemException.Closed() else throw e
+        }
+    }
+
+    /**
+     * The model's identity (SHA-256), inputs and outputs, its privacy floor (the cut
+     * `keepRawInputOnDevice` enforces) and, from its sidecar, how a camera frame becomes its
+     * input ([ModelInfo.preprocessing], for [FrameTensors]).
+     */
+    val modelInfo: ModelInfo by lazy { open { client.modelInfo() } }
 
     /** The policy every plan respects. */
-    val policy: Policy get() = client.policy()
+    val policy: Policy get() = open { client.policy() }
 
     /** What the client knows about its edge now. */
-    val edgeStatus: EdgeStatus get() = client.edgeStatus()
+    val edgeStatus: EdgeStatus get() = open { client.edgeStatus() }
 
     /**
      * Runs one request. With one tensor per model input, in order; a tensor with an empty name
      * takes the name of the model input at its position.
      *
      * @throws TandemException.InvalidInput if the tensors do not fit the model.
+     * @throws TandemException.Closed after [close].
      */
-    suspend fun infer(vararg inputs: Tensor): InferResult = client.infer(inputs.toList())
+    suspend fun infer(vararg inputs: Tensor): InferResult = open { client.infer(inputs.toList()) }
 
     /** Runs one request with per-request [options] (forced cut, encoding, deadline). */
     suspend fun infer(inputs: List<Tensor>, options: InferOptions = InferOptions()): InferResult =
-        client.inferWith(inputs, options)
+        open { client.inferWith(inputs, options) }
 
     /**
      * Runs one request on a single-input model straight from a buffer (a camera frame or a
      * crop), blocking the calling thread: for a camera analyzer's executor, never the main
-     * thread. A direct buffer (as CameraX planes are) is read in place from its position to its
-     * limit, without a copy on the Kotlin side; a heap buffer is copied once.
+     * thread. Not zero-copy: a direct buffer (as CameraX planes and [FrameTensors] outputs
+     * are) crosses to Rust by reference, from its position to its limit, and Rust copies it
+     * once into the tensor the request owns (an offloaded request outlives this borrow); a
+     * heap buffer is first copied into a direct one on the Kotlin side.
      *
      * @param data the tensor's little-endian bytes.
      * @param shape the tensor's shape, e.g. `intArrayOf(1, 3, 150, 150)`.
      */
     fun inferFrame(data: ByteBuffer, shape: IntArray, dtype: DType = DType.UINT8): InferResult {
         val input = modelInfo.inputs.firstOrNull()?.name ?: ""
-        return client.inferFrame(input, dtype, shape.map { it.toULong() }, data.asDirectSlice())
+        return open { client.inferFrame(input, dtype, shape.map { it.toULong() }, data.asDirectSlice()) }
     }
 
     /**
@@ -68,7 +91,7 @@ class Tandem internal constructor(
      * when the client is closed.
      */
     val reports: Flow<Report> = flow {
-        val stream = client.subscribeReports()
+        val stream = open { client.subscribeReports() }
         try {
             while (true) {
                 val report = stream.next() ?: break
@@ -84,11 +107,11 @@ class Tandem internal constructor(
      * Waits up to [timeoutMs] for the edge's model check to have an answer; requests never
      * need this (they start locally while the edge is checked), start-up screens and tests may.
      */
-    suspend fun awaitEdge(timeoutMs: Long = 5_000): EdgeStatus = client.waitForEdge(timeoutMs.toULong())
+    suspend fun awaitEdge(timeoutMs: Long = 5_000): EdgeStatus = open { client.waitForEdge(timeoutMs.toULong()) }
 
     /**
      * Stops background work and frees the native client. Requests in flight finish; calling the
-     * client afterwards throws [IllegalStateException]. Closing twice does nothing.
+     * client afterwards throws [TandemException.Closed]. Closing twice does nothing.
      */
     override fun close() {
         if (!closed.compareAndSet(false, true)) return
@@ -99,8 +122,9 @@ class Tandem internal constructor(
 
     companion object {
         /**
-         * Loads [model] and starts checking [edge] in the background. Blocks while the model
-         * loads (up to a few seconds for a large model): call it off the main thread.
+         * Loads [model] and starts checking [edge] in the background. Suspends while the model
+         * loads (up to a few seconds for a large model) on [Dispatchers.IO]: the caller's
+         * thread, the main thread included, is never blocked.
          *
          * @param model the ONNX file; the edge must serve the same file (hashes are compared).
          * @param edge the edge server; `null` runs everything on the phone.
@@ -111,7 +135,24 @@ class Tandem internal constructor(
          * @throws TandemException.Model if the model file cannot be used.
          * @throws TandemException.Config if the edge URL or the policy is unusable.
          */
-        fun create(
+        suspend fun create(
+            model: File,
+            edge: EdgeEndpoint? = null,
+            policy: Policy = Policy.balanced(),
+            signals: PlatformSignalsProvider? = null,
+            cacheDir: File? = null,
+            deviceName: String? = null,
+        ): Tandem = withContext(Dispatchers.IO) {
+            createOwning(model, edge, policy, signals, cacheDir, deviceName, owned = emptyList())
+        }
+
+        /**
+         * [create] for callers outside coroutines (Java, desktop tools): blocks the calling
+         * thread while the model loads, so never call it on a UI thread.
+         */
+        @JvmStatic
+        @JvmOverloads
+        fun createBlocking(
             model: File,
             edge: EdgeEndpoint? = null,
             policy: Policy = Policy.balanced(),

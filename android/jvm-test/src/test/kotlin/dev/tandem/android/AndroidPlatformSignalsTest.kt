@@ -66,6 +66,32 @@ class AndroidPlatformSignalsTest {
         assertTrue("close unregisters the callback", shadowOf(connectivity).networkCallbacks.isEmpty())
     }
 
+    /** The id of a network survives reconnection (a new handle): the bandwidth history too. */
+    @Test
+    fun `network ids are stable across reconnections`() {
+        shadowOf(context.getSystemService(TelephonyManager::class.java)).setNetworkOperator("20801")
+        AndroidPlatformSignals(context).use { signals ->
+            val callbacks = shadowOf(connectivity).networkCallbacks
+            val ids = listOf(42, 43).map { handle ->
+                val network = ShadowNetwork.newInstance(handle)
+                callbacks.forEach {
+                    it.onCapabilitiesChanged(network, capabilities(NetworkCapabilities.TRANSPORT_WIFI, notMetered = true))
+                }
+                val id = signals.currentState().networkId
+                callbacks.forEach { it.onLost(network) }
+                id
+            }
+            assertEquals("the same Wi-Fi after a reconnection", ids[0], ids[1])
+            assertFalse(ids[0], ids[0].contains("42"))
+            assertTrue(ids[0], ids[0].startsWith("wifi:"))
+            callbacks.forEach {
+                it.onCapabilitiesChanged(ShadowNetwork.newInstance(44), capabilities(NetworkCapabilities.TRANSPORT_CELLULAR, notMetered = false))
+            }
+            // no READ_PHONE_STATE: the operator code, radio unknown
+            assertEquals("cellular:20801:?", signals.currentState().networkId)
+        }
+    }
+
     @Test
     fun `the cellular generation is read when the permission is granted`() {
         shadowOf(RuntimeEnvironment.getApplication()).grantPermissions(android.Manifest.permission.READ_PHONE_STATE)

@@ -5,14 +5,18 @@ import android.annotation.SuppressLint
 import android.content.Context
 import android.content.pm.PackageManager
 import android.net.ConnectivityManager
+import android.net.LinkProperties
 import android.net.Network
 import android.net.NetworkCapabilities
+import android.net.wifi.WifiInfo
+import java.net.Inet4Address
 import android.os.BatteryManager
 import android.os.Build
 import android.os.PowerManager
 import android.telephony.TelephonyManager
 import dev.tandem.planner.CellularGen
 import dev.tandem.planner.NetworkKind
+import dev.tandem.NetworkIds
 import dev.tandem.PlatformSignalsProvider
 import dev.tandem.planner.PlatformState
 import dev.tandem.planner.ThermalState
@@ -24,6 +28,10 @@ import dev.tandem.planner.ThermalState
  *   [TelephonyManager.getDataNetworkType] when `READ_PHONE_STATE` is granted (else unknown);
  * - battery: [BatteryManager] capacity and charging;
  * - power: [PowerManager] battery saver, and the thermal status on API 29+.
+ *
+ * - network id: stable per network, the scheme of [NetworkIds]: Wi-Fi by SSID (BSSID) hash
+ *   when `ACCESS_FINE_LOCATION` is granted and location is on, else by the default gateway
+ *   (else the subnet) from [LinkProperties]; cellular by operator code (MCC-MNC) and radio.
  *
  * [currentState] is called on every request from a Tandem thread: the network comes from a
  * snapshot the callbacks keep up to date; battery and power are cheap binder calls.
@@ -39,9 +47,31 @@ class AndroidPlatformSignals(context: Context) : PlatformSignalsProvider, AutoCl
     @Volatile
     private var network: NetworkSnapshot = NetworkSnapshot.UNKNOWN
 
-    private val callback = object : ConnectivityManager.NetworkCallback() {
+    // API 31+ redacts the Wi-Fi SSID in callbacks unless asked for (and permitted); the
+    // constructor with flags exists from API 31 only
+    private val callback: Callback = if (Build.VERSION.SDK_INT >= 31 && locationGranted()) {
+        Callback(ConnectivityManager.NetworkCallback.FLAG_INCLUDE_LOCATION_INFO)
+    } else {
+        Callback()
+    }
+
+    private inner class Callback : ConnectivityManager.NetworkCallback {
+        constructor() : super()
+
+        @android.annotation.TargetApi(31)
+        constructor(flags: Int) : super(flags)
+
         override fun onCapabilitiesChanged(network: Network, capabilities: NetworkCapabilities) {
             this@AndroidPlatformSignals.network = snapshot(network, capabilities)
+        }
+
+        override fun onLinkPropertiesChanged(network: Network, linkProperties: LinkProperties) {
+            val caps = try {
+                connectivity?.getNetworkCapabilities(network)
+            } catch (e: SecurityException) {
+                null
+            } ?: return
+            this@AndroidPlatformSignals.network = snapshot(network, caps, linkProperties)
         }
 
         override fun onLost(network: Network) {
@@ -99,7 +129,11 @@ class AndroidPlatformSignals(context: Context) : PlatformSignalsProvider, AutoCl
         }
     }
 
-    private fun snapshot(network: Network, caps: NetworkCapabilities): NetworkSnapshot {
+    private fun snapshot(
+        network: Network,
+        caps: NetworkCapabilities,
+        link: LinkProperties? = linkProperties(network),
+    ): NetworkSnapshot {
         val kind = when {
             caps.hasTransport(NetworkCapabilities.TRANSPORT_WIFI) -> NetworkKind.Wifi
             caps.hasTransport(NetworkCapabilities.TRANSPORT_ETHERNET) -> NetworkKind.Ethernet
@@ -109,11 +143,37 @@ class AndroidPlatformSignals(context: Context) : PlatformSignalsProvider, AutoCl
         val notMetered = caps.hasCapability(NetworkCapabilities.NET_CAPABILITY_NOT_METERED) ||
             (Build.VERSION.SDK_INT >= 30 &&
                 caps.hasCapability(NetworkCapabilities.NET_CAPABILITY_TEMPORARILY_NOT_METERED))
-        // Opaque and local: the handle of this connection, never an SSID or an operator name.
-        // A new connection starts a new bandwidth history (and a probe).
-        val id = "${kindName(kind)}:${network.networkHandle}"
+        // Stable across reconnections (never the per-connection handle); hashed, never the SSID.
+        val gateway = link?.routes?.firstOrNull { it.isDefaultRoute && it.hasGateway() }?.gateway?.hostAddress
+        val subnet = link?.linkAddresses?.firstOrNull { it.address is Inet4Address }
+            ?.let { NetworkIds.subnet(it.address.address, it.prefixLength) }
+        val id = when (kind) {
+            is NetworkKind.Wifi -> {
+                val wifi = if (Build.VERSION.SDK_INT >= 29) caps.transportInfo as? WifiInfo else null
+                NetworkIds.wifi(wifi?.ssid, wifi?.bssid, gateway, subnet)
+            }
+            is NetworkKind.Cellular -> NetworkIds.cellular(operatorCode(), kind.generation)
+            is NetworkKind.Ethernet -> NetworkIds.ethernet(gateway, subnet)
+            else -> "${kindName(kind)}:?"
+        }
         return NetworkSnapshot(kind, id, metered = !notMetered)
     }
+
+    private fun linkProperties(network: Network): LinkProperties? = try {
+        connectivity?.getLinkProperties(network)
+    } catch (e: SecurityException) {
+        null
+    }
+
+    /** MCC+MNC of the registered operator: public, no permission needed. */
+    private fun operatorCode(): String? = try {
+        telephony?.networkOperator
+    } catch (e: SecurityException) {
+        null
+    }
+
+    private fun locationGranted(): Boolean =
+        appContext.checkSelfPermission(Manifest.permission.ACCESS_FINE_LOCATION) == PackageManager.PERMISSION_GRANTED
 
     /** The radio generation, when the app may read it (`READ_PHONE_STATE`); else unknown. */
     @SuppressLint("MissingPermission") // checked just below

@@ -9,11 +9,14 @@ import dev.tandem.Tandem
 import dev.tandem.balanced
 import dev.tandem.setLogSink
 import java.io.File
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 
 /**
  * Creates a [Tandem] client wired to the phone: network, battery and thermal signals from
  * [AndroidPlatformSignals], Rust logs to Logcat at [logLevel], measured per-cut times cached in
- * the app's cache directory. Blocks while the model loads: call it off the main thread.
+ * the app's cache directory. Suspends while the model loads, on [Dispatchers.IO]: safe to call
+ * from the main thread (e.g. in `viewModelScope.launch`).
  *
  * ```
  * val tandem = Tandem.create(
@@ -24,16 +27,16 @@ import java.io.File
  * )
  * ```
  */
-fun Tandem.Companion.create(
+suspend fun Tandem.Companion.create(
     context: Context,
     model: File,
     edge: EdgeEndpoint?,
     policy: Policy = Policy.balanced(),
     logLevel: LogLevel = LogLevel.INFO,
-): Tandem {
+): Tandem = withContext(Dispatchers.IO) {
     setLogSink(LogcatSink, logLevel)
     val signals = AndroidPlatformSignals(context)
-    return createOwning(
+    createOwning(
         model = model,
         edge = edge,
         policy = policy,

@@ -62,14 +62,17 @@ class FaceIdViewModel(app: Application) : AndroidViewModel(app) {
     private val enrollment = store.load()
     private var tandem: Tandem? = null
     private val busy = AtomicBoolean(false)
+
+    @Volatile
     private var lastFaceAt = 0L
 
     init {
         viewModelScope.launch {
             try {
-                val client = withContext(Dispatchers.IO) {
-                    Tandem.create(getApplication(), model = ModelFiles.embedder(getApplication()), edge = edge(), policy = POLICY)
-                }
+                // create suspends while the model loads (on the IO dispatcher); copying the model
+                // out of the APK is file work too
+                val model = withContext(Dispatchers.IO) { ModelFiles.embedder(getApplication()) }
+                val client = Tandem.create(getApplication(), model = model, edge = edge(), policy = POLICY)
                 tandem = client
                 val screen = if (enrollment.isEmpty) Screen.ENROLL else Screen.UNLOCK
                 _state.update { it.copy(ready = true, screen = screen, enrolled = enrollment.count, status = prompt(screen)) }
@@ -83,8 +86,12 @@ class FaceIdViewModel(app: Application) : AndroidViewModel(app) {
         }
     }
 
-    /** Whether a face is being processed (the analyzer drops frames meanwhile). */
-    fun isBusy(): Boolean = busy.get() || !_state.value.ready
+    /**
+     * Whether the analyzer should look for a face in the next frame: the SDK is ready, no face
+     * is being processed and the next attempt is due. Otherwise frames are dropped unread.
+     */
+    fun wantsFace(): Boolean =
+        _state.value.ready && !busy.get() && SystemClock.elapsedRealtime() - lastFaceAt >= GAP_MS
 
     /** Called by the camera analyzer (any thread) with one aligned face chip. */
     fun onFace(chip: FloatArray) {
@@ -168,20 +175,29 @@ class FaceIdViewModel(app: Application) : AndroidViewModel(app) {
         const val MAX_ATTEMPTS = 20
 
         /**
-         * Fast unlocks; the privacy floor keeps the face chip, and cuts 1-2 (which only shift
-         * and scale its pixels), on the phone: cut 3 of face_embedder.onnx is after its first
-         * convolution (`tandem cuts models/face_embedder.onnx` lists every cut).
+         * Fast unlocks; `keepRawInputOnDevice` keeps the face chip, and everything as revealing
+         * as it, on the phone: the SDK computes the floor from the model's graph (for
+         * face_embedder.onnx, after its first convolution, past the mean subtraction and the
+         * division that only shift and scale the pixels; `tandem.modelInfo.privacyFloor`).
          */
-        val POLICY: Policy = Policy.latency(deadlineMs = 300, keepRawInputOnDevice = true).copy(minCut = 3u)
+        val POLICY: Policy = Policy.latency(deadlineMs = 300, keepRawInputOnDevice = true)
 
         fun prompt(screen: Screen): String = when (screen) {
             Screen.ENROLL -> "Enroll: look at the camera"
             Screen.UNLOCK -> "Look at the camera to unlock"
         }
 
-        /** The edge from the build (gradle property tandem.edgeUrl); none: all on the phone. */
+        /**
+         * The edge from the build (gradle properties tandem.edgeUrl, tandem.edgeToken and, for a
+         * development edge with a self-signed certificate, tandem.edgeCaFile: a PEM file read at
+         * build time); none: all on the phone.
+         */
         fun edge(): EdgeEndpoint? = BuildConfig.EDGE_URL.takeIf { it.isNotBlank() }?.let {
-            EdgeEndpoint(url = it, token = BuildConfig.EDGE_TOKEN.ifBlank { null })
+            EdgeEndpoint(
+                url = it,
+                token = BuildConfig.EDGE_TOKEN.ifBlank { null },
+                caPem = BuildConfig.EDGE_CA_PEM.ifBlank { null },
+            )
         }
     }
 }

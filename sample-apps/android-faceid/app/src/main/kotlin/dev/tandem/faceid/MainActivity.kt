@@ -6,6 +6,7 @@ import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
+import androidx.activity.enableEdgeToEdge
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.activity.viewModels
 import androidx.camera.core.CameraSelector
@@ -16,10 +17,13 @@ import androidx.camera.view.PreviewView
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.WindowInsets
 import androidx.compose.foundation.layout.fillMaxSize
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.height
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.safeDrawing
+import androidx.compose.foundation.layout.windowInsetsPadding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.material3.Button
@@ -49,6 +53,9 @@ class MainActivity : ComponentActivity() {
     private val viewModel: FaceIdViewModel by viewModels()
 
     override fun onCreate(savedInstanceState: Bundle?) {
+        // targetSdk 35 draws edge to edge whatever the app asks; say so on every API level and
+        // keep the content out of the system bars and the display cutout with insets below.
+        enableEdgeToEdge()
         super.onCreate(savedInstanceState)
         setContent {
             MaterialTheme {
@@ -68,7 +75,10 @@ private fun FaceIdScreen(viewModel: FaceIdViewModel) {
     val askCamera = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) { cameraAllowed = it }
     LaunchedEffect(Unit) { if (!cameraAllowed) askCamera.launch(Manifest.permission.CAMERA) }
 
-    Column(Modifier.fillMaxSize().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+    Column(
+        Modifier.fillMaxSize().windowInsetsPadding(WindowInsets.safeDrawing).padding(16.dp),
+        verticalArrangement = Arrangement.spacedBy(8.dp),
+    ) {
         Text(if (state.screen == Screen.ENROLL) "Enroll" else "Unlock", style = MaterialTheme.typography.headlineMedium)
         when {
             state.error != null -> Text(state.error!!, color = MaterialTheme.colorScheme.error)
@@ -104,7 +114,7 @@ private fun CameraPreview(viewModel: FaceIdViewModel, modifier: Modifier) {
     val previewView = remember { PreviewView(context) }
     DisposableEffect(lifecycleOwner) {
         val executor = Executors.newSingleThreadExecutor()
-        val analyzer = FaceAnalyzer(viewModel::isBusy, viewModel::onFace, viewModel::onProblem)
+        val analyzer = FaceAnalyzer(viewModel::wantsFace, viewModel::onFace, viewModel::onProblem, executor)
         val providerFuture = ProcessCameraProvider.getInstance(context)
         providerFuture.addListener({
             val provider = providerFuture.get()

@@ -30,6 +30,24 @@ class ArgbImage(val width: Int, val height: Int, val pixels: IntArray) {
     }
 }
 
+/** A rectangle of an image, pixels. */
+data class PixelRect(val x: Int, val y: Int, val width: Int, val height: Int) {
+    /** [p] in this rectangle's coordinates. */
+    fun local(p: Point) = Point(p.x - x, p.y - y)
+
+    /**
+     * Where this rectangle of an upright image lies in the camera's [sourceWidth] x
+     * [sourceHeight] buffer that is rotated by [rotationDegrees] (clockwise, CameraX's
+     * `rotationDegrees`) to be upright.
+     */
+    fun inSource(rotationDegrees: Int, sourceWidth: Int, sourceHeight: Int): PixelRect = when (rotationDegrees) {
+        90 -> PixelRect(y, sourceHeight - (x + width), height, width)
+        180 -> PixelRect(sourceWidth - (x + width), sourceHeight - (y + height), width, height)
+        270 -> PixelRect(sourceWidth - (y + height), x, height, width)
+        else -> this
+    }
+}
+
 /**
  * Aligns a face into the 150x150 "face chip" the embedder (`face_embedder.onnx`, dlib's ResNet)
  * expects, exactly as the Rust pipeline (`faceid/src/align.rs`) and the Python reference
@@ -85,20 +103,7 @@ object FaceAligner {
      * NCHW `[1, 3, 150, 150]`, ready for `Tensor.float32(chip, intArrayOf(1, 3, 150, 150))`.
      */
     fun align(image: ArgbImage, landmarks: FaceLandmarks): FloatArray {
-        val m = similarity(listOf(landmarks.rightEye, landmarks.leftEye, landmarks.mouthCenter), templatePx)
-        val scale = hypot(m[0], m[3])
-        val k = if (scale.isFinite() && scale > 0) ceil(1.0 / scale - 1e-6).toInt().coerceIn(1, 64) else 1
-        val det = m[0] * m[4] - m[1] * m[3]
-        // chip -> photo: the inverse of m (all zeros if m is singular: a black chip).
-        val inv = if (det != 0.0 && det.isFinite()) {
-            val a = m[4] / det
-            val b = -m[1] / det
-            val c = -m[3] / det
-            val d = m[0] / det
-            doubleArrayOf(a, b, -(a * m[2] + b * m[5]), c, d, -(c * m[2] + d * m[5]))
-        } else {
-            DoubleArray(6)
-        }
+        val (k, inv) = chipToPhoto(landmarks)
         val plane = CHIP_SIZE * CHIP_SIZE
         val out = FloatArray(3 * plane)
         val acc = DoubleArray(3)
@@ -122,6 +127,45 @@ object FaceAligner {
             }
         }
         return out
+    }
+
+    /**
+     * The rectangle of a [width] x [height] photo that [align] reads for [landmarks] (clipped to
+     * the photo; `null` if it misses the photo): the camera needs to copy only these pixels,
+     * and aligning that crop (landmarks shifted by its origin) gives the same chip.
+     */
+    fun sourceRegion(landmarks: FaceLandmarks, width: Int, height: Int): PixelRect? {
+        val (_, inv) = chipToPhoto(landmarks)
+        val edge = CHIP_SIZE - 0.5
+        val corners = listOf(-0.5 to -0.5, edge to -0.5, -0.5 to edge, edge to edge).map { (gx, gy) ->
+            Point(inv[0] * gx + inv[1] * gy + inv[2], inv[3] * gx + inv[4] * gy + inv[5])
+        }
+        if (corners.any { !it.x.isFinite() || !it.y.isFinite() }) return null
+        // bilinear sampling reads the pixel after the floor of each coordinate
+        val x0 = floor(corners.minOf { it.x }).toInt().coerceAtLeast(0)
+        val y0 = floor(corners.minOf { it.y }).toInt().coerceAtLeast(0)
+        val x1 = (floor(corners.maxOf { it.x }).toInt() + 2).coerceAtMost(width)
+        val y1 = (floor(corners.maxOf { it.y }).toInt() + 2).coerceAtMost(height)
+        return if (x0 < x1 && y0 < y1) PixelRect(x0, y0, x1 - x0, y1 - y0) else null
+    }
+
+    /** The supersampling factor and the chip -> photo transform (zeros if singular). */
+    private fun chipToPhoto(landmarks: FaceLandmarks): Pair<Int, DoubleArray> {
+        val m = similarity(listOf(landmarks.rightEye, landmarks.leftEye, landmarks.mouthCenter), templatePx)
+        val scale = hypot(m[0], m[3])
+        val k = if (scale.isFinite() && scale > 0) ceil(1.0 / scale - 1e-6).toInt().coerceIn(1, 64) else 1
+        val det = m[0] * m[4] - m[1] * m[3]
+        // chip -> photo: the inverse of m (all zeros if m is singular: a black chip).
+        val inv = if (det != 0.0 && det.isFinite()) {
+            val a = m[4] / det
+            val b = -m[1] / det
+            val c = -m[3] / det
+            val d = m[0] / det
+            doubleArrayOf(a, b, -(a * m[2] + b * m[5]), c, d, -(c * m[2] + d * m[5]))
+        } else {
+            DoubleArray(6)
+        }
+        return k to inv
     }
 
     /** Adds the bilinear sample at (x, y) (pixel centres at integers, black outside) to [acc]. */

@@ -87,4 +87,38 @@ class FaceAlignerTest {
         assertTrue("max difference $max", max <= 8f)
         assertTrue("mean difference $mean", mean < 0.5)
     }
+
+    /**
+     * The analyzer copies only [FaceAligner.sourceRegion] of the frame: aligning that crop, with
+     * the landmarks shifted by its origin, gives exactly the chip of the whole photo.
+     */
+    @Test
+    fun aligningTheSourceRegionGivesTheSameChip() {
+        val photo = argb(File(models(), "photos/obama.jpg"))
+        val json = File(models(), "testdata/face_crops.json").readText()
+        val face = Regex("\\{\"name\":\"obama\",.*?\"keypoints\":(\\[\\[.*?\\]\\])").find(json) ?: error("no obama face")
+        val kp = Regex("-?[0-9.]+(?:e-?[0-9]+)?").findAll(face.groupValues[1]).map { it.value.toDouble() }
+            .toList().chunked(2).map { Point(it[0], it[1]) }
+        val landmarks = FaceLandmarks(kp[0], kp[1], kp[3])
+        val region = FaceAligner.sourceRegion(landmarks, photo.width, photo.height) ?: error("no region")
+        assertTrue("a part of the photo: $region", region.width * region.height < photo.width * photo.height / 2)
+        val pixels = IntArray(region.width * region.height) { i ->
+            photo.pixels[(region.y + i / region.width) * photo.width + region.x + i % region.width]
+        }
+        val crop = ArgbImage(region.width, region.height, pixels)
+        val local = FaceLandmarks(region.local(landmarks.rightEye), region.local(landmarks.leftEye), region.local(landmarks.mouthCenter))
+        assertArrayEquals(FaceAligner.align(photo, landmarks), FaceAligner.align(crop, local), 0f)
+    }
+
+    /** Upright rectangles map back into the rotated camera buffer (CameraX's rotationDegrees). */
+    @Test
+    fun uprightRectanglesMapIntoTheCameraBuffer() {
+        // a 4x2 buffer shown rotated by 90 degrees is 2 wide and 4 tall: its upright top row
+        // (x 0..1, y 0) is the buffer's first column, read bottom-up
+        val top = PixelRect(0, 0, 2, 1)
+        assertEquals(PixelRect(0, 0, 1, 2), top.inSource(90, 4, 2))
+        assertEquals(PixelRect(3, 0, 1, 2), top.inSource(270, 4, 2))
+        assertEquals(PixelRect(2, 1, 2, 1), PixelRect(0, 0, 2, 1).inSource(180, 4, 2))
+        assertEquals(top, top.inSource(0, 4, 2))
+    }
 }
