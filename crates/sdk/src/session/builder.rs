@@ -126,7 +126,7 @@ impl SessionBuilder {
         let model = Arc::new(Model::load(&self.model_path, &self.load_options).map_err(SessionError::Load)?);
         let meta = match self.meta {
             Some(m) => Some(m),
-            None => ModelMeta::load_beside(&self.model_path)
+            None => ModelMeta::load_beside_checked(&self.model_path, model.hash())
                 .map_err(|e| SessionError::Config { reason: e.to_string() })?,
         };
         if let Some(m) = &meta {
