@@ -39,7 +39,14 @@ pub enum Entropy {
     Zstd,
     /// LZ4 block format (lz4_flex).
     Lz4,
+    /// JPEG (baseline, quality [`JPEG_QUALITY`]) of the 8-bit values laid out as an RGB
+    /// image: for `[1, 3, H, W]` tensors only (an image model's input at cut 0). Lossy: the
+    /// values are those of the JPEG decoder.
+    Jpeg,
 }
+
+/// The JPEG quality of [`Entropy::Jpeg`].
+pub const JPEG_QUALITY: u8 = 90;
 
 /// The zstd level: 3, zstd's default (see docs/PERFORMANCE.md for ratio and speed).
 pub const ZSTD_LEVEL: i32 = 3;
@@ -50,6 +57,7 @@ impl Entropy {
             Entropy::None => 0,
             Entropy::Zstd => 1,
             Entropy::Lz4 => 2,
+            Entropy::Jpeg => 3,
         }
     }
 }
@@ -157,8 +165,55 @@ pub fn pack(tensor: &str, values: &[f32], shape: &[usize], p: Packing) -> Result
             &zstd::bulk::compress(&body, ZSTD_LEVEL).map_err(|e| bad(tensor, format!("zstd: {e}")))?,
         ),
         Entropy::Lz4 => out.extend_from_slice(&lz4_flex::block::compress(&body)),
+        Entropy::Jpeg => out.extend_from_slice(&jpeg_encode(tensor, &body, shape)?),
     }
     Ok(out)
+}
+
+/// `[1, 3, H, W]` as (W, H); anything else is not an image.
+fn image_dims(tensor: &str, shape: &[usize]) -> Result<(u32, u32)> {
+    match shape {
+        [1, 3, h, w] if (1..=65535).contains(h) && (1..=65535).contains(w) => Ok((*w as u32, *h as u32)),
+        _ => Err(bad(tensor, format!("the jpeg codec takes [1, 3, H, W] tensors (an image), got {shape:?}"))),
+    }
+}
+
+/// JPEG-encodes planar (CHW) 8-bit values as an interleaved RGB image.
+fn jpeg_encode(tensor: &str, planar: &[u8], shape: &[usize]) -> Result<Vec<u8>> {
+    let (w, h) = image_dims(tensor, shape)?;
+    let plane = (w * h) as usize;
+    let rgb: Vec<u8> = (0..plane).flat_map(|i| [planar[i], planar[plane + i], planar[2 * plane + i]]).collect();
+    let mut out = vec![];
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+        .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
+        .map_err(|e| bad(tensor, format!("jpeg: {e}")))?;
+    Ok(out)
+}
+
+/// Decodes a JPEG of exactly `shape`'s width and height, RGB, back to planar 8-bit values.
+fn jpeg_decode(tensor: &str, jpeg: &[u8], shape: &[usize]) -> Result<Vec<u8>> {
+    use image::ImageDecoder;
+    let (w, h) = image_dims(tensor, shape)?;
+    // the decoder fills a truncated image in silently: a whole JPEG starts with SOI and ends
+    // with EOI (0xFF 0xD9 cannot occur inside entropy-coded data, where 0xFF is stuffed)
+    if !(jpeg.starts_with(&[0xff, 0xd8]) && jpeg.ends_with(&[0xff, 0xd9])) {
+        return Err(bad(tensor, "the jpeg body is truncated (no start or end of image marker)"));
+    }
+    let decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg))
+        .map_err(|e| bad(tensor, format!("the jpeg body does not decode: {e}")))?;
+    if decoder.dimensions() != (w, h) || decoder.color_type() != image::ColorType::Rgb8 {
+        return Err(bad(tensor, format!("the jpeg body is not a {w}x{h} RGB image")));
+    }
+    let mut rgb = vec![0u8; decoder.total_bytes() as usize];
+    decoder.read_image(&mut rgb).map_err(|e| bad(tensor, format!("the jpeg body does not decode: {e}")))?;
+    let plane = (w * h) as usize;
+    let mut planar = vec![0u8; 3 * plane];
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            planar[c * plane + i] = px[c];
+        }
+    }
+    Ok(planar)
 }
 
 /// Reads the payload front to back, every read checked.
@@ -236,6 +291,7 @@ pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> R
             .map_err(|e| bad(tensor, format!("the zstd body does not decompress: {e}")))?,
         Entropy::Lz4 => lz4_flex::block::decompress(r.rest, raw_len)
             .map_err(|e| bad(tensor, format!("the lz4 body does not decompress: {e}")))?,
+        Entropy::Jpeg => jpeg_decode(tensor, r.rest, expected)?,
     };
     if body.len() != raw_len {
         return Err(bad(tensor, format!("the packed body decompresses to {} bytes, not {raw_len}", body.len())));
@@ -354,6 +410,26 @@ mod tests {
             }
         }
         assert!(pack("t", &[f32::NAN], &[1], CODECS[0]).is_err());
+    }
+
+    #[test]
+    fn jpeg_takes_images_only_and_round_trips_smooth_ones_closely() {
+        let p = Packing { bits: 8, clip: 1.0, entropy: Entropy::Jpeg };
+        let shape = [1, 3, 16, 24];
+        let values: Vec<f32> = (0..3 * 16 * 24).map(|i| ((i % 24) as f32 / 24.0) * 2.0 - 0.5).collect();
+        let payload = pack("t", &values, &shape, p).unwrap();
+        let out = unpack("t", &payload, &shape, p).unwrap();
+        let max_err = values.iter().zip(&out).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(max_err < 0.1, "a smooth ramp survives quality 90: {max_err}");
+        assert!(pack("t", &values, &[1, 6, 8, 24], p).is_err(), "not 3 channels");
+        assert!(unpack("t", &payload, &[1, 3, 24, 16], p).is_err(), "other dims");
+        for cut in [payload.len() / 2, payload.len() - 2] {
+            assert!(unpack("t", &payload[..cut], &shape, p).is_err(), "truncated at {cut}");
+        }
+        let mut garbled = payload.clone();
+        let n = garbled.len();
+        garbled[n / 2..].iter_mut().for_each(|b| *b = 0xff);
+        let _ = unpack("t", &garbled, &shape, p);
     }
 
     proptest! {

@@ -59,11 +59,15 @@ pub enum Encoding {
     /// 4 bits per value per channel, clipped, followed by zstd: variable size, calibrated.
     #[serde(rename = "int4_zstd")]
     Int4Zstd,
+    /// An image tensor `[1, 3, H, W]` (cut 0 of an image model) mapped per channel to 8 bits
+    /// and sent as a JPEG, quality 90: variable size, calibrated.
+    #[serde(rename = "jpeg")]
+    Jpeg,
 }
 
 impl Encoding {
     /// Every encoding, from the most to the least exact.
-    pub const ALL: [Encoding; 7] = [
+    pub const ALL: [Encoding; 8] = [
         Encoding::Fp32,
         Encoding::Fp16,
         Encoding::Int8,
@@ -71,12 +75,13 @@ impl Encoding {
         Encoding::Int8Lz4,
         Encoding::Int8Zstd,
         Encoding::Int4Zstd,
+        Encoding::Jpeg,
     ];
 
     /// The packed codecs, whose size depends on the values: the planner uses them only at
     /// cuts with calibrated sizes (see [`crate::meta::Calibration`]).
-    pub const PACKED: [Encoding; 4] =
-        [Encoding::Int8Channel, Encoding::Int8Lz4, Encoding::Int8Zstd, Encoding::Int4Zstd];
+    pub const PACKED: [Encoding; 5] =
+        [Encoding::Int8Channel, Encoding::Int8Lz4, Encoding::Int8Zstd, Encoding::Int4Zstd, Encoding::Jpeg];
 
     /// The packed codec's bits, clipping quantile and entropy stage; `None` for the fixed-size
     /// encodings.
@@ -87,6 +92,7 @@ impl Encoding {
             Encoding::Int8Lz4 => (8, INT8_CLIP, Entropy::Lz4),
             Encoding::Int8Zstd => (8, INT8_CLIP, Entropy::Zstd),
             Encoding::Int4Zstd => (4, INT4_CLIP, Entropy::Zstd),
+            Encoding::Jpeg => (8, 1.0, Entropy::Jpeg),
         };
         Some(Packing { bits, clip, entropy })
     }
@@ -106,6 +112,7 @@ impl Encoding {
             Encoding::Int8Lz4 => "int8_lz4",
             Encoding::Int8Zstd => "int8_zstd",
             Encoding::Int4Zstd => "int4_zstd",
+            Encoding::Jpeg => "jpeg",
         }
     }
 
@@ -263,7 +270,7 @@ pub fn encode(tensor: &NamedTensor, encoding: Encoding) -> Result<EncodedTensor>
     let (data, int8) = match encoding {
         Encoding::Fp32 => return Ok(EncodedTensor { tensor: tensor.clone(), encoding, int8: None }),
         Encoding::Fp16 => (f32_to_f16_bytes(&tensor.name, &values()?)?, None),
-        Encoding::Int8Channel | Encoding::Int8Lz4 | Encoding::Int8Zstd | Encoding::Int4Zstd => {
+        Encoding::Int8Channel | Encoding::Int8Lz4 | Encoding::Int8Zstd | Encoding::Int4Zstd | Encoding::Jpeg => {
             let packing = encoding.packing().expect("packed");
             let payload = codec::pack(&tensor.name, &values()?, &tensor.shape, packing)?;
             let len = payload.len();

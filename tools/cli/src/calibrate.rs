@@ -90,18 +90,41 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| ModelMeta::path_for(&args.model));
     let mut meta = if out.exists() { ModelMeta::load(&out)? } else { ModelMeta::default() };
+    let mut calibration =
+        Calibration { task, inputs: describe_inputs(&args), input_count: inputs.len(), cuts: calibrated };
+    // the same model and task calibrated before: keep what this run did not measure again
+    if let Some(old) = meta.calibration.take().filter(|c| c.task == task && meta.sha256 == model.hash()) {
+        calibration = merge(old, calibration);
+    }
     meta.model = args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     meta.sha256 = model.hash().to_string();
-    meta.calibration = Some(Calibration {
-        task,
-        inputs: describe_inputs(&args),
-        input_count: inputs.len(),
-        cuts: calibrated,
-    });
+    meta.calibration = Some(calibration);
     std::fs::write(&out, serde_json::to_string_pretty(&meta)? + "\n")
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+/// `new` over `old`: new (cut, codec) measurements replace old ones, the rest is kept.
+fn merge(old: Calibration, mut new: Calibration) -> Calibration {
+    for old_cut in old.cuts {
+        match new.cuts.iter_mut().find(|c| c.cut == old_cut.cut) {
+            None => new.cuts.push(old_cut),
+            Some(cut) => {
+                for k in old_cut.codecs {
+                    if !cut.codecs.iter().any(|n| n.encoding == k.encoding) {
+                        cut.codecs.push(k);
+                    }
+                }
+                cut.codecs.sort_by_key(|k| Encoding::ALL.iter().position(|e| *e == k.encoding));
+            }
+        }
+    }
+    new.cuts.sort_by_key(|c| c.cut);
+    if old.inputs != new.inputs {
+        new.inputs = format!("{}; earlier: {} ({} inputs)", new.inputs, old.inputs, old.input_count);
+    }
+    new
 }
 
 fn codecs(names: &[String]) -> Result<Vec<Encoding>> {
@@ -154,6 +177,11 @@ fn calibrate_cut(
     codecs: &[Encoding],
     task: Task,
 ) -> Result<CutCalibration> {
+    // JPEG only where every float32 crossing tensor is an image, [1, 3, H, W]
+    let is_image = |t: &tandem_model::TensorSpec| t.dtype != DType::Fp32 || matches!(t.shape[..], [1, 3, _, _]);
+    let images = exec.model().cut(cut)?.tensors.iter().all(is_image);
+    let codecs: Vec<Encoding> = codecs.iter().copied().filter(|c| *c != Encoding::Jpeg || images).collect();
+    let codecs = &codecs[..];
     let mut per_codec: Vec<Samples> = codecs.iter().map(|_| Samples::default()).collect();
     let mut fp32_bytes = 0;
     for (input, reference) in inputs.iter().zip(references) {
