@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! u8 version (1) | u8 bits (8 or 4) | u8 entropy (0 none, 1 zstd, 2 lz4) | u8 rank r (1..=8)
-//! r x u32 dims | u32 channels C (dims[1] when r >= 2, else 1)
+//! r x u32 dims | u32 channels C (dims[1] when r >= 3 and dims[2..] hold more than one value, else 1)
 //! C x f32 scale | C x u8 zero point | u32 raw body length | body
 //! ```
 //!
@@ -77,9 +77,11 @@ fn bad(tensor: &str, reason: impl Into<String>) -> Error {
     Error::BadTensor { tensor: tensor.into(), reason: reason.into() }
 }
 
-/// `(channels, inner)`: the channel axis is axis 1 for rank >= 2, else there is one channel.
+/// `(channels, inner)`: the channel axis is axis 1 when there are dims after it whose
+/// product is above 1 (NCHW maps, token sequences); else (vectors like `[1, 1280]`, where a
+/// scale per value would cost more than the values) there is one channel.
 fn channel_layout(shape: &[usize]) -> (usize, usize) {
-    if shape.len() >= 2 {
+    if shape.len() >= 3 && shape[2..].iter().product::<usize>() > 1 {
         (shape[1], shape[2..].iter().product())
     } else {
         (1, shape.iter().product())
