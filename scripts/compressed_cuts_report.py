@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["mobilenetv2", "face_embedder"]
 COLORS = {"fp32": "#000000", "fp16": "#888888", "int8": "#1f77b4", "int8_channel": "#17becf",
           "int8_lz4": "#2ca02c", "int8_zstd": "#d62728", "int4_zstd": "#9467bd", "jpeg": "#ff7f0e"}
-NETWORKS = [("cat1", 0.13, 300), ("3g", 1.1, 100), ("lte", 5.85, 50)]
+NETWORKS = [("cat1", 0.13, 150), ("3g", 1.1, 100), ("lte", 5.85, 50), ("wifi", 18.88, 10)]
 
 
 def load(model):
@@ -113,15 +113,32 @@ def heldout(pairs):
                     print(f"| {model} | {c['cut']} | {k['encoding']} | {ref['mean_bytes']:.0f} | {k['mean_bytes']:.0f} ({held['input_count']} inputs) | {100 * err:+.1f}% |")
 
 
+def phone_profile(tandem, model, slowdown=4.0):
+    """This machine's per-cut profile x `slowdown`: the emulated slow phone of the fp32 table."""
+    raw = f"/tmp/tandem_cc_{model}.devprofile.json"
+    if not os.path.exists(raw):
+        subprocess.run([tandem, "profile", f"models/{model}.onnx", "--runs", "3", "--save", raw],
+                       cwd=ROOT, check=True, capture_output=True)
+    with open(raw) as f:
+        p = json.load(f)
+    p["before_ms"] = [t * slowdown for t in p["before_ms"]]
+    out = raw.replace(".devprofile.json", f".x{slowdown:g}.devprofile.json")
+    with open(out, "w") as f:
+        json.dump(p, f)
+    return out
+
+
 def plans(tandem):
-    print("\n`tandem plan` (latency objective, edge 4x this machine, device profile: one run on this machine)\n")
+    print("\n`tandem plan --objective latency --device-profile (this machine x 4) --edge-speedup 4`\n")
     print("| model | network | encodings | cut | encoding | bytes up | predicted ms | fidelity |")
     print("|---|---|---|---|---|---|---|---|")
     for model in MODELS:
+        profile = phone_profile(tandem, model)
         for net, mbps, rtt in NETWORKS:
-            for label, encs in [("fp32,fp16,int8", "fp32,fp16,int8"), ("all (calibrated)", None)]:
+            for label, encs in [("fp32", "fp32"), ("fp32,fp16,int8", "fp32,fp16,int8"), ("all", None)]:
                 args = [tandem, "plan", f"models/{model}.onnx", "--uplink-mbps", str(mbps), "--rtt-ms", str(rtt),
-                        "--network", "lte" if net == "cat1" else net, "--objective", "latency", "--json"]
+                        "--network", "lte" if net == "cat1" else net, "--objective", "latency", "--json",
+                        "--device-profile", profile, "--edge-speedup", "4"]
                 if encs:
                     args += ["--encodings", encs]
                 out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)

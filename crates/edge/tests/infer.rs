@@ -164,7 +164,11 @@ async fn packed_codecs_decode_like_the_library_and_bad_payloads_get_400() {
             let reply =
                 infer_binary(&client, &edge, "tiny_resnet", &encoded, &hashed("tiny_resnet"), None).await;
             assert_eq!(reply.status, StatusCode::OK, "cut {cut} {enc}: {}", reply.error());
-            assert_exact(&reply.decode().outputs, &want, &format!("cut {cut} {enc}: server decodes like the library"));
+            assert_exact(
+                &reply.decode().outputs,
+                &want,
+                &format!("cut {cut} {enc}: server decodes like the library"),
+            );
             // Corrupt payloads: truncated, a flipped header byte, a garbled body, one byte
             // too many. Each is a 400 naming the tensor, and the server keeps serving.
             let payload = encoded[0].tensor.data.clone();
@@ -183,8 +187,13 @@ async fn packed_codecs_decode_like_the_library_and_bad_payloads_get_400() {
                 ("one byte more", longer),
             ] {
                 let mut tensors = encoded.clone();
-                tensors[0].tensor = NamedTensor::new(tensors[0].tensor.name.clone(), tensors[0].tensor.dtype, vec![bad.len()], bad)
-                    .expect("uint8 payload");
+                tensors[0].tensor = NamedTensor::new(
+                    tensors[0].tensor.name.clone(),
+                    tensors[0].tensor.dtype,
+                    vec![bad.len()],
+                    bad,
+                )
+                .expect("uint8 payload");
                 let reply =
                     infer_binary(&client, &edge, "tiny_resnet", &tensors, &hashed("tiny_resnet"), None).await;
                 if what == "garbled body" || (what == "one byte more" && enc == Encoding::Jpeg) {
@@ -198,7 +207,11 @@ async fn packed_codecs_decode_like_the_library_and_bad_payloads_get_400() {
                     continue;
                 }
                 assert_eq!(reply.status, StatusCode::BAD_REQUEST, "cut {cut} {enc} {what}");
-                assert!(reply.error().contains(&crossing[0].name), "cut {cut} {enc} {what}: {}", reply.error());
+                assert!(
+                    reply.error().contains(&crossing[0].name),
+                    "cut {cut} {enc} {what}: {}",
+                    reply.error()
+                );
             }
         }
     }

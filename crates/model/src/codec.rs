@@ -130,7 +130,10 @@ pub fn pack(tensor: &str, values: &[f32], shape: &[usize], p: Packing) -> Result
         return Err(bad(tensor, "a value is NaN or infinite, which a quantized codec cannot represent"));
     }
     if shape.is_empty() || shape.len() > MAX_RANK || shape.iter().any(|d| u32::try_from(*d).is_err()) {
-        return Err(bad(tensor, format!("a packed codec takes 1 to {MAX_RANK} dims below 2^32, got {shape:?}")));
+        return Err(bad(
+            tensor,
+            format!("a packed codec takes 1 to {MAX_RANK} dims below 2^32, got {shape:?}"),
+        ));
     }
     let params = channel_params(values, shape, p.bits, p.clip);
     let (channels, inner) = channel_layout(shape);
@@ -184,7 +187,8 @@ fn image_dims(tensor: &str, shape: &[usize]) -> Result<(u32, u32)> {
 fn jpeg_encode(tensor: &str, planar: &[u8], shape: &[usize]) -> Result<Vec<u8>> {
     let (w, h) = image_dims(tensor, shape)?;
     let plane = (w * h) as usize;
-    let rgb: Vec<u8> = (0..plane).flat_map(|i| [planar[i], planar[plane + i], planar[2 * plane + i]]).collect();
+    let rgb: Vec<u8> =
+        (0..plane).flat_map(|i| [planar[i], planar[plane + i], planar[2 * plane + i]]).collect();
     let mut out = vec![];
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
         .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
@@ -253,7 +257,10 @@ pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> R
         return Err(bad(tensor, format!("packed payload version {version}, expected {VERSION}")));
     }
     if bits != p.bits || entropy != p.entropy.tag() {
-        return Err(bad(tensor, format!("packed payload has {bits} bits and entropy stage {entropy}, not the codec's")));
+        return Err(bad(
+            tensor,
+            format!("packed payload has {bits} bits and entropy stage {entropy}, not the codec's"),
+        ));
     }
     if rank != expected.len() {
         return Err(bad(tensor, format!("packed payload has rank {rank}, expected {}", expected.len())));
@@ -261,7 +268,10 @@ pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> R
     for &d in expected {
         let got = r.u32()?;
         if usize::try_from(got).ok() != Some(d) {
-            return Err(bad(tensor, format!("packed payload has shape dim {got}, expected shape {expected:?}")));
+            return Err(bad(
+                tensor,
+                format!("packed payload has shape dim {got}, expected shape {expected:?}"),
+            ));
         }
     }
     let (channels, inner) = channel_layout(expected);
@@ -296,7 +306,10 @@ pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> R
         Entropy::Jpeg => jpeg_decode(tensor, r.rest, expected)?,
     };
     if body.len() != raw_len {
-        return Err(bad(tensor, format!("the packed body decompresses to {} bytes, not {raw_len}", body.len())));
+        return Err(bad(
+            tensor,
+            format!("the packed body decompresses to {} bytes, not {raw_len}", body.len()),
+        ));
     }
     let value = |i: usize, q: u8| {
         let c = (i / inner.max(1)) % channels.max(1);

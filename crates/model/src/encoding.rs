@@ -270,7 +270,11 @@ pub fn encode(tensor: &NamedTensor, encoding: Encoding) -> Result<EncodedTensor>
     let (data, int8) = match encoding {
         Encoding::Fp32 => return Ok(EncodedTensor { tensor: tensor.clone(), encoding, int8: None }),
         Encoding::Fp16 => (f32_to_f16_bytes(&tensor.name, &values()?)?, None),
-        Encoding::Int8Channel | Encoding::Int8Lz4 | Encoding::Int8Zstd | Encoding::Int4Zstd | Encoding::Jpeg => {
+        Encoding::Int8Channel
+        | Encoding::Int8Lz4
+        | Encoding::Int8Zstd
+        | Encoding::Int4Zstd
+        | Encoding::Jpeg => {
             let packing = encoding.packing().expect("packed");
             let payload = codec::pack(&tensor.name, &values()?, &tensor.shape, packing)?;
             let len = payload.len();
@@ -345,7 +349,9 @@ pub fn decode(encoded: EncodedTensor) -> Result<NamedTensor> {
         (Encoding::Fp16, _) => f16_bytes_to_f32(&tensor.data),
         (e, _) => {
             let shape = codec::payload_shape(&tensor.data)
-                .filter(|s| s.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).is_some_and(|n| n <= MAX_UNPACKED))
+                .filter(|s| {
+                    s.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).is_some_and(|n| n <= MAX_UNPACKED)
+                })
                 .ok_or_else(|| Error::BadTensor {
                     tensor: tensor.name.clone(),
                     reason: "the packed payload's header is truncated or names too large a shape".into(),

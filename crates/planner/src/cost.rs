@@ -208,8 +208,14 @@ pub(crate) fn codec_at(input: &PlanInput, c: usize, encoding: Encoding, drop: f6
     }
     let drop = match calibration(input) {
         // calibrated at other cuts only: here only a measured model-wide drop admits it
-        Some(cal) if encoding != Encoding::Fp32 && cal.cuts.iter().any(|k| cal.codec(k.cut, encoding).is_some()) => {
-            input.meta.and_then(|m| m.accuracy_drop(encoding)).filter(|d| *d <= input.policy.max_accuracy_drop)?
+        Some(cal)
+            if encoding != Encoding::Fp32
+                && cal.cuts.iter().any(|k| cal.codec(k.cut, encoding).is_some()) =>
+        {
+            input
+                .meta
+                .and_then(|m| m.accuracy_drop(encoding))
+                .filter(|d| *d <= input.policy.max_accuracy_drop)?
         }
         _ => drop,
     };

@@ -166,7 +166,10 @@ fn reason(
         let fidelity = crate::cost::codec_at(input, chosen.cut, chosen.encoding, 0.0)
             .and_then(|c| c.fidelity)
             .map_or(String::new(), |f| format!(" (calibrated {f})"));
-        format!("{cut_desc} as {}{fidelity} to {via} over {}: {what}", chosen.encoding, input.platform.network)
+        format!(
+            "{cut_desc} as {}{fidelity} to {via} over {}: {what}",
+            chosen.encoding, input.platform.network
+        )
     };
     if policy.objective == Objective::Balanced {
         reason.push_str(&format!(" (energy weight {:.2}", scorer.w_energy));

@@ -178,7 +178,8 @@ fn calibrate_cut(
     task: Task,
 ) -> Result<CutCalibration> {
     // JPEG only where every float32 crossing tensor is an image, [1, 3, H, W]
-    let is_image = |t: &tandem_model::TensorSpec| t.dtype != DType::Fp32 || matches!(t.shape[..], [1, 3, _, _]);
+    let is_image =
+        |t: &tandem_model::TensorSpec| t.dtype != DType::Fp32 || matches!(t.shape[..], [1, 3, _, _]);
     let images = exec.model().cut(cut)?.tensors.iter().all(is_image);
     let codecs: Vec<Encoding> = codecs.iter().copied().filter(|c| *c != Encoding::Jpeg || images).collect();
     let codecs = &codecs[..];
@@ -275,7 +276,8 @@ impl Samples {
             max_abs = max_abs.max((a - b).abs());
             max_x = max_x.max(a.abs());
         }
-        let cosine = if xx > 0.0 && yy > 0.0 { dot / (xx.sqrt() * yy.sqrt()) } else { f64::from(u8::from(dd == 0.0)) };
+        let cosine =
+            if xx > 0.0 && yy > 0.0 { dot / (xx.sqrt() * yy.sqrt()) } else { f64::from(u8::from(dd == 0.0)) };
         self.min_cosine = self.min_cosine.min(cosine.min(1.0));
         self.max_rel_l2 = self.max_rel_l2.max(if xx > 0.0 { (dd / xx).sqrt() } else { dd.sqrt() });
         self.max_rel_err = self.max_rel_err.max(if max_x > 0.0 { max_abs / max_x } else { max_abs });
@@ -333,7 +335,14 @@ fn read_inputs(args: &CalibrateArgs, model: &Model) -> Result<Vec<Vec<NamedTenso
         if has_ext(&f, "npy") {
             let t = npy::read_npy(&f, &spec.name)?;
             if t.shape != spec.shape || t.dtype != spec.dtype {
-                bail!("{}: {:?} {}, the model takes {:?} {}", f.display(), t.shape, t.dtype, spec.shape, spec.dtype);
+                bail!(
+                    "{}: {:?} {}, the model takes {:?} {}",
+                    f.display(),
+                    t.shape,
+                    t.dtype,
+                    spec.shape,
+                    spec.dtype
+                );
             }
             out.push(vec![t]);
             continue;

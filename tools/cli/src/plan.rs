@@ -108,7 +108,8 @@ fn parse_thermal(s: &str) -> Result<ThermalState, String> {
 }
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
-    Encoding::from_wire_name(s).ok_or_else(|| format!("unknown encoding `{s}`: one of {:?}", Encoding::ALL.map(Encoding::wire_name)))
+    Encoding::from_wire_name(s)
+        .ok_or_else(|| format!("unknown encoding `{s}`: one of {:?}", Encoding::ALL.map(Encoding::wire_name)))
 }
 
 /// The JSON `tandem plan --json` prints.

@@ -45,7 +45,8 @@ fn calibrate_writes_the_sidecar_that_plan_reads() {
     ]);
     ok(&out);
     let sidecar = dir.path().join("tiny_resnet.tandem.json");
-    let meta: Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).expect("sidecar")).expect("JSON");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).expect("sidecar")).expect("JSON");
     let hash = tandem_sdk::Model::load(&model, &Default::default()).expect("model").hash().to_string();
     assert_eq!(meta["sha256"], hash.as_str());
     let cal = &meta["calibration"];
@@ -63,13 +64,27 @@ fn calibrate_writes_the_sidecar_that_plan_reads() {
         assert!(zstd * 3.0 < fp32["mean_bytes"].as_f64().unwrap(), "int8+zstd is well under a quarter: {c}");
         for k in codecs {
             assert!(k["p95_bytes"].as_f64().unwrap() >= k["mean_bytes"].as_f64().unwrap() * 0.5, "{k}");
-            assert!(k["encode_ms"].as_f64().unwrap() >= 0.0 && k["min_cosine"].as_f64().unwrap() > 0.9, "{k}");
+            assert!(
+                k["encode_ms"].as_f64().unwrap() >= 0.0 && k["min_cosine"].as_f64().unwrap() > 0.9,
+                "{k}"
+            );
         }
     }
 
     // tandem plan reads the sidecar beside the model: one table row per cut and allowed codec
-    let plan_args =
-        ["plan", s(&model), "--uplink-mbps", "0.13", "--rtt-ms", "100", "--network", "lte", "--objective", "latency", "--json"];
+    let plan_args = [
+        "plan",
+        s(&model),
+        "--uplink-mbps",
+        "0.13",
+        "--rtt-ms",
+        "100",
+        "--network",
+        "lte",
+        "--objective",
+        "latency",
+        "--json",
+    ];
     let plan: Value = serde_json::from_str(&ok(&tandem(&plan_args))).expect("JSON");
     for field in ["cut", "encoding", "bytes_up", "table"] {
         assert!(plan.get(field).is_some(), "missing `{field}`: {plan}");
@@ -102,9 +117,26 @@ fn calibrate_writes_the_sidecar_that_plan_reads() {
 
     // --out writes elsewhere
     let other = dir.path().join("other.json");
-    ok(&tandem(&["calibrate", s(&model), "--inputs", "models/photos", "--max-inputs", "1", "--cuts", "3", "--codecs", "int8_zstd", "--out", s(&other)]));
+    ok(&tandem(&[
+        "calibrate",
+        s(&model),
+        "--inputs",
+        "models/photos",
+        "--max-inputs",
+        "1",
+        "--cuts",
+        "3",
+        "--codecs",
+        "int8_zstd",
+        "--out",
+        s(&other),
+    ]));
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(&other).expect("--out")).expect("JSON");
-    assert_eq!(meta["calibration"]["cuts"][0]["codecs"].as_array().map(Vec::len), Some(2), "fp32 and int8_zstd");
+    assert_eq!(
+        meta["calibration"]["cuts"][0]["codecs"].as_array().map(Vec::len),
+        Some(2),
+        "fp32 and int8_zstd"
+    );
 
     // a sidecar recording another model's hash is refused with a clear error
     let text = std::fs::read_to_string(&sidecar).unwrap().replace(&hash, &"0".repeat(64));

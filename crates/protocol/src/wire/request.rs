@@ -345,8 +345,9 @@ fn decode_input(
             *binary = rest;
             mine.to_vec()
         }
-        (false, Some(data)) => json::parse_data(data, dtype, &wire_shape)
-            .map_err(|e| WireError::bad(format!("{what}: {e}")))?,
+        (false, Some(data)) => {
+            json::parse_data(data, dtype, &wire_shape).map_err(|e| WireError::bad(format!("{what}: {e}")))?
+        }
     };
     let wire = NamedTensor::new(name, dtype, wire_shape, data)?;
     let tensor = encoding::decode_as(EncodedTensor { tensor: wire, encoding, int8 }, &expected.shape)?;
