@@ -258,10 +258,9 @@ impl ModelMeta {
         }
         if let Some(cal) = &self.calibration {
             for c in cal.cuts.iter().flat_map(|c| &c.codecs) {
-                let rates = [c.top1_agreement.unwrap_or(1.0), c.min_cosine.clamp(-1.0, 1.0)];
-                if !(c.mean_bytes.is_finite() && c.mean_bytes >= 0.0)
-                    || !(c.encode_ms.is_finite() && c.encode_ms >= 0.0)
-                    || !(c.decode_ms.is_finite() && c.decode_ms >= 0.0)
+                let rates = [c.top1_agreement.unwrap_or(1.0), c.min_cosine];
+                let amounts = [c.mean_bytes, c.encode_ms, c.decode_ms];
+                if amounts.iter().any(|a| !(a.is_finite() && *a >= 0.0))
                     || rates.iter().any(|r| !(-1.0..=1.0).contains(r))
                 {
                     return Err(format!("calibration of {} has a bad size, time or fidelity", c.encoding));
