@@ -146,3 +146,77 @@ fn calibrate_writes_the_sidecar_that_plan_reads() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SHA-256") && err.contains("recalibrate"), "{err}");
 }
+
+/// The face crops as the embedder's input: `[1, 3, 150, 150]`, RGB 0..255.
+fn face_crops() -> Vec<tandem_sdk::NamedTensor> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("models/testdata"))
+        .expect("testdata")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with("_crop.png"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let img = image::open(f).expect("png").to_rgb8();
+            let plane = 150 * 150;
+            let mut values = vec![0f32; 3 * plane];
+            for (i, px) in img.pixels().enumerate() {
+                for c in 0..3 {
+                    values[c * plane + i] = f32::from(px.0[c]);
+                }
+            }
+            tandem_sdk::NamedTensor::from_f32("image", vec![1, 3, 150, 150], &values).expect("shape")
+        })
+        .collect()
+}
+
+fn distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt()
+}
+
+#[test]
+fn face_match_decisions_are_unchanged_by_every_codec_the_committed_sidecar_allows() {
+    use tandem_sdk::encoding::{self, Encoding};
+    use tandem_sdk::meta::ModelMeta;
+    let path = repo().join("models/face_embedder.onnx");
+    let model = std::sync::Arc::new(tandem_sdk::Model::load(&path, &Default::default()).expect("model"));
+    let meta =
+        ModelMeta::load_beside_checked(&path, model.hash()).expect("valid").expect("committed sidecar");
+    let cal = meta.calibration.expect("calibrated");
+    let exec = tandem_sdk::Executor::new(model);
+    let crops = face_crops();
+    assert_eq!(crops.len(), 9);
+    let embed =
+        |t: &tandem_sdk::NamedTensor| exec.run_full(std::slice::from_ref(t)).unwrap()[0].to_f32().unwrap();
+    let reference: Vec<Vec<f32>> = crops.iter().map(embed).collect();
+    let decisions = |d: &[Vec<f32>]| -> Vec<bool> {
+        (0..9)
+            .flat_map(|i| (i + 1..9).map(move |j| (i, j)))
+            .map(|(i, j)| distance(&d[i], &d[j]) < tandem_faceid::DLIB_THRESHOLD)
+            .collect()
+    };
+    let want = decisions(&reference);
+    assert!(want.contains(&true) && want.contains(&false), "both matches and non-matches: {want:?}");
+    let mut checked = 0;
+    for c in &cal.cuts {
+        for k in c.codecs.iter().filter(|k| k.encoding != Encoding::Fp32 && k.meets(cal.task, 0.005)) {
+            let got: Vec<Vec<f32>> = crops
+                .iter()
+                .map(|t| {
+                    let crossing = exec.run_before(c.cut, std::slice::from_ref(t)).unwrap();
+                    let decoded: Vec<_> = crossing
+                        .iter()
+                        .map(|x| {
+                            encoding::decode_as(encoding::encode(x, k.encoding).unwrap(), &x.shape).unwrap()
+                        })
+                        .collect();
+                    exec.run_after(c.cut, &decoded).unwrap()[0].to_f32().unwrap()
+                })
+                .collect();
+            assert_eq!(decisions(&got), want, "cut {} {}", c.cut, k.encoding);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "the sidecar allows many codecs: {checked}");
+}
