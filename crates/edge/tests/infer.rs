@@ -143,6 +143,83 @@ async fn encodings_decode_exactly_and_stay_within_tolerance() {
 }
 
 #[tokio::test]
+async fn packed_codecs_decode_like_the_library_and_bad_payloads_get_400() {
+    let edge = start(builder(&["tiny_resnet"])).await;
+    let client = client();
+    let local = local("tiny_resnet");
+    let input = input("tiny_resnet");
+    // cut 0 is the image (JPEG), cut 3 carries two tensors, cut 11 three
+    let not_jpeg: Vec<Encoding> = Encoding::PACKED.into_iter().filter(|e| *e != Encoding::Jpeg).collect();
+    for (cut, codecs) in [(0, vec![Encoding::Jpeg]), (3, not_jpeg.clone()), (11, not_jpeg)] {
+        let crossing = local.run_before(cut, &input).expect("before");
+        for enc in codecs {
+            let encoded = encode_all(&crossing, enc);
+            let shapes: Vec<&[usize]> = crossing.iter().map(|t| t.shape.as_slice()).collect();
+            let decoded: Vec<NamedTensor> = encoded
+                .iter()
+                .zip(&shapes)
+                .map(|(e, s)| encoding::decode_as(e.clone(), s).expect("decodes"))
+                .collect();
+            let want = local.run_after(cut, &decoded).expect("after");
+            let reply =
+                infer_binary(&client, &edge, "tiny_resnet", &encoded, &hashed("tiny_resnet"), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "cut {cut} {enc}: {}", reply.error());
+            assert_exact(
+                &reply.decode().outputs,
+                &want,
+                &format!("cut {cut} {enc}: server decodes like the library"),
+            );
+            // Corrupt payloads: truncated, a flipped header byte, a garbled body, one byte
+            // too many. Each is a 400 naming the tensor, and the server keeps serving.
+            let payload = encoded[0].tensor.data.clone();
+            let mut flipped_header = payload.clone();
+            flipped_header[1] ^= 0x0c;
+            let mut garbled_body = payload.clone();
+            let n = garbled_body.len();
+            garbled_body[n - 4..].copy_from_slice(&[0xff, 0x00, 0xff, 0x00]);
+            let mut longer = payload.clone();
+            longer.push(7);
+            for (what, bad) in [
+                ("truncated", payload[..payload.len() / 2].to_vec()),
+                ("header only", payload[..3].to_vec()),
+                ("flipped header", flipped_header),
+                ("garbled body", garbled_body),
+                ("one byte more", longer),
+            ] {
+                let mut tensors = encoded.clone();
+                tensors[0].tensor = NamedTensor::new(
+                    tensors[0].tensor.name.clone(),
+                    tensors[0].tensor.dtype,
+                    vec![bad.len()],
+                    bad,
+                )
+                .expect("uint8 payload");
+                let reply =
+                    infer_binary(&client, &edge, "tiny_resnet", &tensors, &hashed("tiny_resnet"), None).await;
+                if what == "garbled body" || (what == "one byte more" && enc == Encoding::Jpeg) {
+                    // no checksum: garbled quantized values (or LZ4 literals) can still be
+                    // values; what matters is a client error or an answer, never a 5xx
+                    assert!(
+                        [StatusCode::OK, StatusCode::BAD_REQUEST].contains(&reply.status),
+                        "cut {cut} {enc} {what}: {}",
+                        reply.status
+                    );
+                    continue;
+                }
+                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "cut {cut} {enc} {what}");
+                assert!(
+                    reply.error().contains(&crossing[0].name),
+                    "cut {cut} {enc} {what}: {}",
+                    reply.error()
+                );
+            }
+        }
+    }
+    let health = client.get(format!("{}/v2/health/ready", edge.url())).send().await.expect("reply");
+    assert_eq!(health.status(), StatusCode::OK, "still serving");
+}
+
+#[tokio::test]
 async fn other_bundled_models_match_local_execution() {
     let models = ["mobilenetv2", "face_detector", "face_embedder"];
     let edge = start(builder(&models)).await;

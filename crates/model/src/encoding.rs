@@ -18,8 +18,18 @@
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::f16;
 
+use crate::codec::{self, Entropy, Packing};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, NamedTensor};
+
+/// The clipping quantile of the 8-bit packed codecs (per channel, both tails), chosen by
+/// calibration over MobileNetV2 and the face embedder (docs/PERFORMANCE.md).
+pub const INT8_CLIP: f64 = 0.9999;
+/// The clipping quantile of the 4-bit packed codec.
+pub const INT4_CLIP: f64 = 0.999;
+/// The most elements [`decode`] unpacks from a packed payload that names its own shape
+/// (the wire decoder uses [`decode_as`] with the model's shape instead).
+const MAX_UNPACKED: usize = 1 << 28;
 
 /// The largest finite float16 value.
 const F16_MAX: f32 = 65504.0;
@@ -36,11 +46,61 @@ pub enum Encoding {
     Fp16,
     /// Signed 8-bit integers with one scale and zero point per tensor: 1 byte per element.
     Int8,
+    /// 8 bits per value with a scale and zero point per channel and clipped ranges, in a
+    /// packed payload ([`crate::codec`]): about 1 byte per element.
+    #[serde(rename = "int8_channel")]
+    Int8Channel,
+    /// [`Encoding::Int8Channel`] followed by LZ4: variable size, calibrated.
+    #[serde(rename = "int8_lz4")]
+    Int8Lz4,
+    /// [`Encoding::Int8Channel`] followed by zstd: variable size, calibrated.
+    #[serde(rename = "int8_zstd")]
+    Int8Zstd,
+    /// 4 bits per value per channel, clipped, followed by zstd: variable size, calibrated.
+    #[serde(rename = "int4_zstd")]
+    Int4Zstd,
+    /// An image tensor `[1, 3, H, W]` (cut 0 of an image model) mapped per channel to 8 bits
+    /// and sent as a JPEG, quality 90: variable size, calibrated.
+    #[serde(rename = "jpeg")]
+    Jpeg,
 }
 
 impl Encoding {
     /// Every encoding, from the most to the least exact.
-    pub const ALL: [Encoding; 3] = [Encoding::Fp32, Encoding::Fp16, Encoding::Int8];
+    pub const ALL: [Encoding; 8] = [
+        Encoding::Fp32,
+        Encoding::Fp16,
+        Encoding::Int8,
+        Encoding::Int8Channel,
+        Encoding::Int8Lz4,
+        Encoding::Int8Zstd,
+        Encoding::Int4Zstd,
+        Encoding::Jpeg,
+    ];
+
+    /// The packed codecs, whose size depends on the values: the planner uses them only at
+    /// cuts with calibrated sizes (see [`crate::meta::Calibration`]).
+    pub const PACKED: [Encoding; 5] =
+        [Encoding::Int8Channel, Encoding::Int8Lz4, Encoding::Int8Zstd, Encoding::Int4Zstd, Encoding::Jpeg];
+
+    /// The packed codec's bits, clipping quantile and entropy stage; `None` for the fixed-size
+    /// encodings.
+    pub fn packing(self) -> Option<Packing> {
+        let (bits, clip, entropy) = match self {
+            Encoding::Fp32 | Encoding::Fp16 | Encoding::Int8 => return None,
+            Encoding::Int8Channel => (8, INT8_CLIP, Entropy::None),
+            Encoding::Int8Lz4 => (8, INT8_CLIP, Entropy::Lz4),
+            Encoding::Int8Zstd => (8, INT8_CLIP, Entropy::Zstd),
+            Encoding::Int4Zstd => (4, INT4_CLIP, Entropy::Zstd),
+            Encoding::Jpeg => (8, 1.0, Entropy::Jpeg),
+        };
+        Some(Packing { bits, clip, entropy })
+    }
+
+    /// Whether the tensor travels as a packed `UINT8` payload of variable size.
+    pub fn is_packed(self) -> bool {
+        self.packing().is_some()
+    }
 
     /// The value of the `tandem_encoding` wire parameter (`fp32`, `fp16`, `int8`).
     pub fn wire_name(self) -> &'static str {
@@ -48,6 +108,11 @@ impl Encoding {
             Encoding::Fp32 => "fp32",
             Encoding::Fp16 => "fp16",
             Encoding::Int8 => "int8",
+            Encoding::Int8Channel => "int8_channel",
+            Encoding::Int8Lz4 => "int8_lz4",
+            Encoding::Int8Zstd => "int8_zstd",
+            Encoding::Int4Zstd => "int4_zstd",
+            Encoding::Jpeg => "jpeg",
         }
     }
 
@@ -62,10 +127,13 @@ impl Encoding {
             Encoding::Fp32 => DType::Fp32,
             Encoding::Fp16 => DType::Fp16,
             Encoding::Int8 => DType::Int8,
+            _ => DType::Uint8,
         }
     }
 
-    /// Bytes on the wire per float32 element.
+    /// Bytes on the wire per float32 element; for a packed codec, the raw quantized body
+    /// before the entropy stage (1 for 8 bits and, rounded up, for 4 bits): an upper bound
+    /// the planner replaces with calibrated sizes.
     pub fn bytes_per_element(self) -> usize {
         self.wire_dtype().size_bytes()
     }
@@ -202,6 +270,17 @@ pub fn encode(tensor: &NamedTensor, encoding: Encoding) -> Result<EncodedTensor>
     let (data, int8) = match encoding {
         Encoding::Fp32 => return Ok(EncodedTensor { tensor: tensor.clone(), encoding, int8: None }),
         Encoding::Fp16 => (f32_to_f16_bytes(&tensor.name, &values()?)?, None),
+        Encoding::Int8Channel
+        | Encoding::Int8Lz4
+        | Encoding::Int8Zstd
+        | Encoding::Int4Zstd
+        | Encoding::Jpeg => {
+            let packing = encoding.packing().expect("packed");
+            let payload = codec::pack(&tensor.name, &values()?, &tensor.shape, packing)?;
+            let len = payload.len();
+            let tensor = NamedTensor::new(tensor.name.clone(), DType::Uint8, vec![len], payload)?;
+            return Ok(EncodedTensor { tensor, encoding, int8: None });
+        }
         Encoding::Int8 => {
             let values = values()?;
             let params = Int8Params::for_values(&values).ok_or_else(|| Error::BadTensor {
@@ -213,6 +292,32 @@ pub fn encode(tensor: &NamedTensor, encoding: Encoding) -> Result<EncodedTensor>
     };
     let tensor = NamedTensor::new(tensor.name.clone(), encoding.wire_dtype(), tensor.shape.clone(), data)?;
     Ok(EncodedTensor { tensor, encoding, int8 })
+}
+
+/// Decodes a tensor of the model's `shape` received from the wire: a packed payload must
+/// name exactly that shape (checked before anything is allocated); the other encodings are
+/// decoded by [`decode`] and their shape checked.
+pub fn decode_as(encoded: EncodedTensor, shape: &[usize]) -> Result<NamedTensor> {
+    let Some(packing) = encoded.encoding.packing() else {
+        let t = decode(encoded)?;
+        if t.shape != shape {
+            return Err(Error::BadTensor {
+                tensor: t.name,
+                reason: format!("shape {:?}, expected {shape:?}", t.shape),
+            });
+        }
+        return Ok(t);
+    };
+    let t = encoded.tensor;
+    if t.dtype != DType::Uint8 {
+        return Err(Error::DType {
+            tensor: t.name,
+            expected: format!("UINT8 (the wire type of the {} encoding)", encoded.encoding),
+            got: t.dtype.to_string(),
+        });
+    }
+    let values = codec::unpack(&t.name, &t.data, shape, packing)?;
+    NamedTensor::from_f32(t.name, shape.to_vec(), &values)
 }
 
 /// Decodes a tensor received from the wire back to float32 (a float32 or non-float tensor
@@ -241,7 +346,19 @@ pub fn decode(encoded: EncodedTensor) -> Result<NamedTensor> {
             })
         }
         (Encoding::Int8, Some(params)) => dequantize_int8(&tensor.data, params.validate(&tensor.name)?),
-        _ => f16_bytes_to_f32(&tensor.data),
+        (Encoding::Fp16, _) => f16_bytes_to_f32(&tensor.data),
+        (e, _) => {
+            let shape = codec::payload_shape(&tensor.data)
+                .filter(|s| {
+                    s.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).is_some_and(|n| n <= MAX_UNPACKED)
+                })
+                .ok_or_else(|| Error::BadTensor {
+                    tensor: tensor.name.clone(),
+                    reason: "the packed payload's header is truncated or names too large a shape".into(),
+                })?;
+            let values = codec::unpack(&tensor.name, &tensor.data, &shape, e.packing().expect("packed"))?;
+            return NamedTensor::from_f32(tensor.name, shape, &values);
+        }
     };
     NamedTensor::from_f32(tensor.name, tensor.shape, &values)
 }

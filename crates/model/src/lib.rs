@@ -20,6 +20,7 @@
 //! ```
 
 pub mod check;
+pub mod codec;
 pub mod encoding;
 mod error;
 mod exec;

@@ -60,6 +60,124 @@ pub struct ModelMeta {
     /// what the Kotlin and Swift frame helpers read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocessing: Option<crate::preprocess::Preprocessing>,
+    /// Per cut and codec: measured sizes, costs and fidelity (`tandem calibrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// What a model's output is, which decides how codec fidelity is measured and judged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Class scores: top-1 agreement with float32 (and the largest relative error).
+    #[default]
+    Classifier,
+    /// An embedding: cosine similarity to the float32 embedding.
+    Embedding,
+    /// Any other dense output: relative L2 error and cosine.
+    Dense,
+}
+
+impl Task {
+    /// Parses `classifier`, `embedding` or `dense`.
+    pub fn parse(s: &str) -> Option<Task> {
+        [Task::Classifier, Task::Embedding, Task::Dense].into_iter().find(|t| t.name() == s)
+    }
+
+    /// The task's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classifier => "classifier",
+            Task::Embedding => "embedding",
+            Task::Dense => "dense",
+        }
+    }
+}
+
+/// The results of `tandem calibrate`: per cut and codec, over representative inputs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// What the output is.
+    pub task: Task,
+    /// The inputs used (a description: folders, files, preprocessing).
+    #[serde(default)]
+    pub inputs: String,
+    /// How many inputs were run.
+    #[serde(default)]
+    pub input_count: usize,
+    /// The calibrated cuts.
+    pub cuts: Vec<CutCalibration>,
+}
+
+/// One cut's calibration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CutCalibration {
+    /// The cut id.
+    pub cut: usize,
+    /// Bytes of the crossing tensors as float32 (as the planner counts them).
+    pub fp32_bytes: u64,
+    /// Each measured codec.
+    pub codecs: Vec<CodecCalibration>,
+}
+
+/// One codec at one cut, measured over the calibration inputs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CodecCalibration {
+    /// The codec.
+    pub encoding: Encoding,
+    /// Mean bytes of the encoded crossing tensors (really encoded).
+    pub mean_bytes: f64,
+    /// 95th percentile of the encoded bytes.
+    pub p95_bytes: u64,
+    /// Mean milliseconds to encode the crossing tensors on the calibrating machine.
+    pub encode_ms: f64,
+    /// Mean milliseconds to decode them.
+    pub decode_ms: f64,
+    /// Share of inputs whose top-1 class equals float32's (classifiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top1_agreement: Option<f64>,
+    /// Largest relative error of an output value, `|y - x| / max|x|` per input, worst input.
+    pub max_rel_err: f64,
+    /// Smallest cosine similarity of the output to float32's over the inputs.
+    pub min_cosine: f64,
+    /// Largest relative L2 error of the output, `||y - x|| / ||x||`.
+    pub max_rel_l2: f64,
+}
+
+impl CodecCalibration {
+    /// Whether its fidelity meets the policy for `task`: top-1 agreement >= `1 - max_drop`
+    /// for classifiers, smallest cosine >= `1 - max_drop / 5` otherwise (0.999 at the
+    /// default 0.005).
+    pub fn meets(&self, task: Task, max_drop: f64) -> bool {
+        match task {
+            Task::Classifier => self.top1_agreement.is_some_and(|a| a >= 1.0 - max_drop - 1e-12),
+            Task::Embedding | Task::Dense => self.min_cosine >= 1.0 - max_drop / 5.0 - 1e-12,
+        }
+    }
+
+    /// The accuracy drop the planner charges: top-1 disagreement for classifiers, `1 - cosine`
+    /// otherwise.
+    pub fn drop(&self, task: Task) -> f64 {
+        match task {
+            Task::Classifier => 1.0 - self.top1_agreement.unwrap_or(0.0),
+            Task::Embedding | Task::Dense => (1.0 - self.min_cosine).max(0.0),
+        }
+    }
+
+    /// The fidelity in words, for reports: `top-1 agreement 99.8%` or `cosine >= 0.9995`.
+    pub fn fidelity_text(&self, task: Task) -> String {
+        match task {
+            Task::Classifier => format!("top-1 agreement {:.1}%", 100.0 * self.top1_agreement.unwrap_or(0.0)),
+            Task::Embedding | Task::Dense => format!("cosine >= {:.4}", self.min_cosine),
+        }
+    }
+}
+
+impl Calibration {
+    /// The calibration of `encoding` at `cut`, if measured.
+    pub fn codec(&self, cut: usize, encoding: Encoding) -> Option<&CodecCalibration> {
+        self.cuts.iter().find(|c| c.cut == cut)?.codecs.iter().find(|c| c.encoding == encoding)
+    }
 }
 
 /// Why a metadata file could not be used.
@@ -73,6 +191,16 @@ pub enum MetaError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// It describes another model file (the model changed since it was calibrated).
+    #[error("{}: the sidecar was made for the model with SHA-256 {recorded}, but this model's is {actual}: recalibrate (tandem calibrate) or remove the sidecar", path.display())]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The hash the sidecar records.
+        recorded: String,
+        /// The model's hash.
+        actual: String,
     },
     /// It is not valid metadata.
     #[error("{}: invalid model metadata: {reason}", path.display())]
@@ -110,6 +238,22 @@ impl ModelMeta {
         }
     }
 
+    /// The metadata beside `model_path`, refused with [`MetaError::HashMismatch`] when it
+    /// records a SHA-256 other than `model_hash` (an empty `sha256` is not checked).
+    pub fn load_beside_checked(model_path: &Path, model_hash: &str) -> Result<Option<ModelMeta>, MetaError> {
+        let meta = ModelMeta::load_beside(model_path)?;
+        if let Some(m) = &meta {
+            if !m.sha256.is_empty() && !m.sha256.eq_ignore_ascii_case(model_hash) {
+                return Err(MetaError::HashMismatch {
+                    path: ModelMeta::path_for(model_path),
+                    recorded: m.sha256.clone(),
+                    actual: model_hash.into(),
+                });
+            }
+        }
+        Ok(meta)
+    }
+
     /// Accuracies in 0..=1, drops in 0..=1, unique exit names and outputs.
     pub fn validate(&self) -> Result<(), String> {
         for (i, e) in self.exits.iter().enumerate() {
@@ -118,6 +262,17 @@ impl ModelMeta {
             }
             if self.exits[..i].iter().any(|o| o.name == e.name || o.output == e.output) {
                 return Err(format!("exit `{}` is listed twice", e.name));
+            }
+        }
+        if let Some(cal) = &self.calibration {
+            for c in cal.cuts.iter().flat_map(|c| &c.codecs) {
+                let rates = [c.top1_agreement.unwrap_or(1.0), c.min_cosine];
+                let amounts = [c.mean_bytes, c.encode_ms, c.decode_ms];
+                if amounts.iter().any(|a| !(a.is_finite() && *a >= 0.0))
+                    || rates.iter().any(|r| !(-1.0..=1.0).contains(r))
+                {
+                    return Err(format!("calibration of {} has a bad size, time or fidelity", c.encoding));
+                }
             }
         }
         for e in &self.encodings {
@@ -165,6 +320,18 @@ mod tests {
         let p = meta.preprocessing.expect("face_embedder says how to fill its input");
         assert_eq!(p.shape(), vec![1, 3, 150, 150], "models/README.md: [1,3,150,150] RGB 0..255");
         assert_eq!((p.mean.clone(), p.std.clone()), (vec![0.0; 3], vec![1.0; 3]), "it normalises in-graph");
+    }
+
+    #[test]
+    fn a_sidecar_for_another_model_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let model = dir.path().join("m.onnx");
+        std::fs::write(dir.path().join("m.tandem.json"), r#"{"sha256":"abc"}"#).expect("write");
+        let err = ModelMeta::load_beside_checked(&model, "def").unwrap_err();
+        assert!(matches!(err, MetaError::HashMismatch { ref recorded, .. } if recorded == "abc"), "{err}");
+        assert!(ModelMeta::load_beside_checked(&model, "ABC").expect("same hash").is_some());
+        std::fs::write(dir.path().join("m.tandem.json"), "{}").expect("write");
+        assert!(ModelMeta::load_beside_checked(&model, "def").expect("no hash recorded").is_some());
     }
 
     #[test]

@@ -220,6 +220,8 @@ impl Model {
                 bytes_by_dtype,
                 macs_before: 0,
                 macs_after: 0,
+                // cut 0 is the raw input; nothing is known of the graph in between
+                reveals_input: id == 0,
             }
         };
         let cuts = vec![cut(0, None, &inputs), cut(1, Some(last_node), &outputs)];

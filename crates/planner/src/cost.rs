@@ -3,6 +3,7 @@
 //! planner may run it ([`candidates`]). See docs/PLANNER.md for the formulas.
 
 use tandem_model::encoding::Encoding;
+use tandem_model::meta::Calibration;
 use tandem_model::{first_cut_with_outputs, DType};
 
 use crate::energy::{transfer_ms, Activity, EnergyModel};
@@ -150,9 +151,13 @@ fn encodings(input: &PlanInput) -> Vec<(Encoding, f64)> {
         .into_iter()
         .filter(|e| policy.encodings.contains(e))
         .filter_map(|e| {
+            // a calibrated codec is judged per cut (see `codec_at`)
+            if calibration(input).is_some_and(|c| c.cuts.iter().any(|k| c.codec(k.cut, e).is_some())) {
+                return Some((e, 0.0));
+            }
             let drop =
                 if e == Encoding::Fp32 { Some(0.0) } else { input.meta.and_then(|m| m.accuracy_drop(e)) };
-            drop.filter(|d| *d <= policy.max_accuracy_drop).map(|d| (e, d))
+            drop.filter(|d| *d <= policy.max_accuracy_drop && !e.is_packed()).map(|d| (e, d))
         })
         .collect();
     let mut encodings = if allowed.is_empty() { vec![(Encoding::Fp32, 0.0)] } else { allowed };
@@ -164,6 +169,57 @@ fn encodings(input: &PlanInput) -> Vec<(Encoding, f64)> {
         encodings.insert(0, (Encoding::Fp32, 0.0));
     }
     encodings
+}
+
+fn calibration<'a>(input: &PlanInput<'a>) -> Option<&'a Calibration> {
+    input.meta.and_then(|m| m.calibration.as_ref())
+}
+
+/// One codec at one cut: predicted bytes up (`None`: the fixed size of the encoding),
+/// accuracy drop, encode and decode ms, and the calibrated fidelity for reports.
+pub(crate) struct CodecCost {
+    pub bytes_up: Option<u64>,
+    pub drop: f64,
+    pub encode_ms: f64,
+    pub decode_ms: f64,
+    pub fidelity: Option<String>,
+}
+
+/// What `encoding` costs at cut `c`, or `None` when it may not be used there: a calibrated
+/// codec whose measured fidelity misses the policy's floor (never a candidate, even when
+/// forced), or a packed codec without calibration at this cut (its size is unknown).
+pub(crate) fn codec_at(input: &PlanInput, c: usize, encoding: Encoding, drop: f64) -> Option<CodecCost> {
+    if let Some(cal) = calibration(input).filter(|_| encoding != Encoding::Fp32) {
+        if let Some(k) = cal.codec(c, encoding) {
+            if !k.meets(cal.task, input.policy.max_accuracy_drop) {
+                return None;
+            }
+            return Some(CodecCost {
+                bytes_up: Some(k.mean_bytes.round() as u64),
+                drop: k.drop(cal.task),
+                encode_ms: k.encode_ms,
+                decode_ms: k.decode_ms,
+                fidelity: Some(k.fidelity_text(cal.task)),
+            });
+        }
+    }
+    if encoding.is_packed() {
+        return None;
+    }
+    let drop = match calibration(input) {
+        // calibrated at other cuts only: here only a measured model-wide drop admits it
+        Some(cal)
+            if encoding != Encoding::Fp32
+                && cal.cuts.iter().any(|k| cal.codec(k.cut, encoding).is_some()) =>
+        {
+            input
+                .meta
+                .and_then(|m| m.accuracy_drop(encoding))
+                .filter(|d| *d <= input.policy.max_accuracy_drop)?
+        }
+        _ => drop,
+    };
+    Some(CodecCost { bytes_up: None, drop, encode_ms: 0.0, decode_ms: 0.0, fidelity: None })
 }
 
 /// Adds a usable forced encoding the policy does not allow to `encodings`, and returns it.
@@ -343,8 +399,13 @@ fn two_tiers(input: &PlanInput, prep: &Prepared, scorer: &Scorer, k: usize, out:
             if encoding != Encoding::Fp32 && prep.float_bytes[c] == 0 {
                 continue;
             }
-            let bytes_up = encoded_bytes(prep.float_bytes[c], prep.other_bytes[c], encoding);
-            let p = scorer.offload(prep.checked.before_ms[c], bytes_up, exit.output_bytes, edge_ms, 0.0);
+            let Some(cost) = codec_at(input, c, encoding, drop) else { continue };
+            let drop = cost.drop;
+            let bytes_up = cost
+                .bytes_up
+                .unwrap_or_else(|| encoded_bytes(prep.float_bytes[c], prep.other_bytes[c], encoding));
+            let phone_ms = prep.checked.before_ms[c] + cost.encode_ms;
+            let p = scorer.offload(phone_ms, bytes_up, exit.output_bytes, edge_ms + cost.decode_ms, 0.0);
             out.push(Candidate {
                 exit: k,
                 cut: c,
@@ -378,7 +439,8 @@ fn three_tiers(input: &PlanInput, prep: &Prepared, scorer: &Scorer, out: &mut Ve
             let edge_ms = edge_compute + queue_ms(&edge.load, edge_compute);
             let cloud_compute = (cloud_after_ms[c2] - cloud_after_ms[exit.ready_cut]).max(0.0);
             for &(encoding, drop) in &prep.encodings {
-                if encoding != Encoding::Fp32 && prep.float_bytes[c1] == 0 {
+                // packed codecs are two-tier only: the edge forwards float32 to the cloud
+                if encoding != Encoding::Fp32 && (prep.float_bytes[c1] == 0 || encoding.is_packed()) {
                     continue;
                 }
                 let bytes_up = encoded_bytes(prep.float_bytes[c1], prep.other_bytes[c1], encoding);

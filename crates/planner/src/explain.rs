@@ -36,6 +36,45 @@ pub(crate) fn plan(
         deadline_met: decision.deadline_met,
         table: table(prep, scorer, &candidates[..two_tier], &chosen),
         adjustments: decision.adjustments,
+        fidelity: offloads
+            .then(|| crate::cost::codec_at(input, chosen.cut, chosen.encoding, 0.0).and_then(|c| c.fidelity))
+            .flatten(),
+        codec_table: codec_table(prep, scorer, &candidates[..two_tier], &chosen),
+    }
+}
+
+/// The chosen exit's per-cut costs, one row per cut and codec the edge can take; a cut
+/// without any gets the float32 row of [`table`], not allowed.
+fn codec_table(prep: &Prepared, scorer: &Scorer, two_tier: &[Candidate], chosen: &Candidate) -> Vec<CutCost> {
+    let exit = &prep.exits[chosen.exit];
+    let shown = |x: &Candidate| prep.forced_only.is_none_or(|f| x.encoding != f || chosen.encoding == f);
+    let best = table(prep, scorer, two_tier, chosen);
+    let mut rows = vec![];
+    for (c, fallback) in best.into_iter().enumerate().take(exit.ready_cut + 1) {
+        let before = rows.len();
+        for x in two_tier.iter().filter(|x| x.exit == chosen.exit && x.cut == c && x.fits && shown(x)) {
+            rows.push(cost_row(x.cut, x.encoding, &x.p, x.score, true));
+        }
+        if rows.len() == before {
+            rows.push(fallback);
+        }
+    }
+    rows
+}
+
+fn cost_row(cut: usize, encoding: Encoding, p: &Prediction, score: f64, allowed: bool) -> CutCost {
+    CutCost {
+        cut,
+        encoding,
+        bytes_up: p.bytes_up,
+        phone_ms: p.phone_ms,
+        upload_ms: p.upload_ms,
+        edge_ms: p.edge_ms,
+        download_ms: p.download_ms,
+        latency_ms: p.total_ms,
+        energy_mj: p.energy_mj,
+        score,
+        allowed,
     }
 }
 
@@ -124,7 +163,13 @@ fn reason(
             0 => "the raw input".to_string(),
             c => format!("cut {c} (after {})", input.cuts[c].after_node.as_deref().unwrap_or("the input")),
         };
-        format!("{cut_desc} as {} to {via} over {}: {what}", chosen.encoding, input.platform.network)
+        let fidelity = crate::cost::codec_at(input, chosen.cut, chosen.encoding, 0.0)
+            .and_then(|c| c.fidelity)
+            .map_or(String::new(), |f| format!(" (calibrated {f})"));
+        format!(
+            "{cut_desc} as {}{fidelity} to {via} over {}: {what}",
+            chosen.encoding, input.platform.network
+        )
     };
     if policy.objective == Objective::Balanced {
         reason.push_str(&format!(" (energy weight {:.2}", scorer.w_energy));

@@ -178,6 +178,14 @@ pub struct Plan {
     /// the constraints it could not honour (also summed up at the end of `reason`).
     #[serde(default)]
     pub adjustments: Vec<Adjustment>,
+    /// The chosen codec's calibrated fidelity (`top-1 agreement 99.8%`, `cosine >= 0.9995`),
+    /// when the sidecar measured it at the chosen cut.
+    #[serde(default)]
+    pub fidelity: Option<String>,
+    /// Per-cut costs for the chosen exit, one row per cut and allowed codec (two tiers);
+    /// a cut without any is one float32 row, not allowed.
+    #[serde(default)]
+    pub codec_table: Vec<CutCost>,
 }
 
 impl Plan {

@@ -882,3 +882,80 @@ proptest! {
         }
     }
 }
+
+/// A sidecar calibrating cut 1 of a three-cut chain: int8_zstd at 20 kB with full agreement,
+/// int4_zstd at 5 kB with 98% (below the default 99.5% floor).
+fn calibrated_meta() -> ModelMeta {
+    use tandem_model::meta::{Calibration, CodecCalibration, CutCalibration, Task};
+    let codec = |encoding, mean_bytes: f64, agreement| CodecCalibration {
+        encoding,
+        mean_bytes,
+        p95_bytes: mean_bytes as u64,
+        encode_ms: 3.0,
+        decode_ms: 2.0,
+        top1_agreement: Some(agreement),
+        max_rel_err: 0.01,
+        min_cosine: 0.9999,
+        max_rel_l2: 0.01,
+    };
+    ModelMeta {
+        calibration: Some(Calibration {
+            task: Task::Classifier,
+            inputs: "test".into(),
+            input_count: 100,
+            cuts: vec![CutCalibration {
+                cut: 1,
+                fp32_bytes: 400_000,
+                codecs: vec![
+                    codec(Encoding::Int8Zstd, 20_000.0, 1.0),
+                    codec(Encoding::Int4Zstd, 5_000.0, 0.98),
+                ],
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn calibrated_codecs_predict_bytes_and_costs_and_never_go_below_the_floor() {
+    let case = Case {
+        cuts: chain(&[400_000, 400_000, 40]),
+        device: device(vec![0.0, 50.0, 1000.0]),
+        edge: edge(vec![5.0, 2.5, 0.0]),
+        link: LinkEstimate::fixed(1.0, 5.0, 40.0),
+        platform: lte(),
+        energy: EnergyModel::default(),
+        policy: Policy::latency(),
+    };
+    let meta = calibrated_meta();
+    let plan_with = |policy: &Policy, meta: Option<&ModelMeta>, constraints: Constraints| {
+        planner::plan(&PlanInput { meta, policy, constraints, ..case.input() }).expect("plans")
+    };
+    // without calibration, raw float32 (3.2 s of upload) loses to running locally
+    let raw = plan_with(&case.policy, None, Constraints::none());
+    assert!(!raw.offloads(), "{raw:#?}");
+    // calibrated: cut 1 as int8_zstd, its calibrated bytes, encode time on the phone and
+    // decode time on the edge, the fidelity named
+    let plan = plan_with(&case.policy, Some(&meta), Constraints::none());
+    assert!(plan.offloads() && plan.cut == 1 && plan.encoding == Encoding::Int8Zstd, "{plan:#?}");
+    assert_eq!(plan.predicted.bytes_up, 20_000);
+    assert_eq!(plan.predicted.phone_ms, 53.0);
+    assert!((plan.predicted.edge_ms - 4.5).abs() < 1e-9, "{plan:#?}");
+    assert_eq!(plan.fidelity.as_deref(), Some("top-1 agreement 100.0%"));
+    assert!(plan.reason.contains("int8_zstd (calibrated top-1 agreement 100.0%)"), "{}", plan.reason);
+    // the codec table: one row per cut and allowed codec; int4_zstd (98%) is not among them
+    let at_1: Vec<Encoding> = plan.codec_table.iter().filter(|r| r.cut == 1).map(|r| r.encoding).collect();
+    assert!(at_1.contains(&Encoding::Fp32) && at_1.contains(&Encoding::Int8Zstd), "{at_1:?}");
+    assert!(!at_1.contains(&Encoding::Int4Zstd) && !at_1.contains(&Encoding::Int8Lz4), "{at_1:?}");
+    let row = plan.codec_table.iter().find(|r| r.cut == 1 && r.encoding == Encoding::Int8Zstd).unwrap();
+    assert!(row.allowed && row.bytes_up == 20_000);
+    // forcing int4_zstd (4x fewer bytes, faster): still never below the floor
+    let forced = Constraints { forced_encoding: Some(Encoding::Int4Zstd), ..Constraints::none() };
+    let plan = plan_with(&case.policy, Some(&meta), forced);
+    assert_ne!(plan.encoding, Encoding::Int4Zstd, "{plan:#?}");
+    // a looser policy (2% drop allowed) admits it, and it wins on bytes
+    let loose = Policy { max_accuracy_drop: 0.02, ..Policy::latency() };
+    let plan = plan_with(&loose, Some(&meta), Constraints::none());
+    assert_eq!((plan.encoding, plan.predicted.bytes_up), (Encoding::Int4Zstd, 5_000), "{plan:#?}");
+    assert!((plan.accuracy.is_none()) && plan.fidelity.as_deref() == Some("top-1 agreement 98.0%"));
+}

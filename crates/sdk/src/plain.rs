@@ -406,8 +406,9 @@ impl Transport for PlainClient {
         let ready: Vec<usize> = self.link.exported().into_iter().filter(|c| self.link.serves(*c)).collect();
         Capabilities {
             offloadable_cuts: Some(ready),
-            unusable_encodings: [Encoding::Fp16, Encoding::Int8]
+            unusable_encodings: Encoding::ALL
                 .into_iter()
+                .filter(|e| *e != Encoding::Fp32)
                 .map(|encoding| UnusableEncoding { encoding, reason: FP32_ONLY.into() })
                 .collect(),
         }

@@ -356,6 +356,8 @@ mod tests {
                 deadline_met: None,
                 table: vec![],
                 adjustments: vec![],
+                fidelity: None,
+                codec_table: vec![],
             },
             after_node: Some("layer2".into()),
             forced_cut: false,

@@ -56,7 +56,7 @@ final class TandemTests: XCTestCase {
         XCTAssertEqual(policy.objective, .balanced)
         XCTAssertEqual(policy.deadlineMs, 150)
         XCTAssertTrue(policy.keepRawInputOnDevice)
-        XCTAssertEqual(policy.encodings, [.fp32, .fp16, .int8])
+        XCTAssertEqual(policy.encodings, [.fp32, .fp16, .int8, .int8Channel, .int8Lz4, .int8Zstd, .int4Zstd, .jpeg])
     }
 }
 

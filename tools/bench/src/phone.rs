@@ -145,7 +145,8 @@ impl Phone {
             if status != EdgeStatus::Verified {
                 return Err(BenchError::Phone(format!("model `{}`: the edge is {status:?}", spec.name)));
             }
-            let meta = ModelMeta::load_beside(&spec.path).map_err(|e| BenchError::Phone(e.to_string()))?;
+            let meta = ModelMeta::load_beside_checked(&spec.path, session.model().hash())
+                .map_err(|e| BenchError::Phone(e.to_string()))?;
             let model = session.model().clone();
             opened.push(OpenedModel {
                 name: spec.name.clone(),

@@ -47,7 +47,8 @@ pub struct InferArgs {
     /// server behind it (`tandem edge --cloud URL`) the rest.
     #[arg(long)]
     cloud_cut: Option<usize>,
-    /// Force the encoding of the crossing tensors: fp32, fp16 or int8.
+    /// Force the encoding of the crossing tensors: fp32, fp16, int8, or a packed codec
+    /// (int8_channel, int8_lz4, int8_zstd, int4_zstd, jpeg at an image cut).
     #[arg(long, value_parser = parse_encoding)]
     encoding: Option<Encoding>,
     /// Never send the raw input, nor anything as revealing (the privacy floor computed from the
@@ -71,7 +72,9 @@ pub struct InferArgs {
 }
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
-    Encoding::from_wire_name(s).ok_or_else(|| format!("unknown encoding `{s}`: expected fp32, fp16 or int8"))
+    Encoding::from_wire_name(s).ok_or_else(|| {
+        format!("unknown encoding `{s}`: expected one of {:?}", Encoding::ALL.map(Encoding::wire_name))
+    })
 }
 
 /// Runs `tandem infer`.

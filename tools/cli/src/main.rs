@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use tandem_model::npy;
 use tandem_sdk::{check, Executor, LoadOptions, Model, NamedTensor};
 
+mod calibrate;
 mod demo;
 mod export;
+mod images;
 mod infer;
 mod plan;
 
@@ -83,6 +85,9 @@ enum Command {
     },
     /// Plan a request: where to cut, which exit and encoding, for a link and phone state.
     Plan(Box<plan::PlanArgs>),
+    /// Measure every cut and codec on representative inputs (fidelity, encoded bytes,
+    /// encode/decode time) and write the model's sidecar, MODEL.tandem.json.
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 #[derive(Args)]
@@ -147,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(*args),
         Command::Demo(args) => demo::run(*args),
         Command::Infer(args) => infer::run(*args),
+        Command::Calibrate(args) => calibrate::run(*args),
     }
 }
 

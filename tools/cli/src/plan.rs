@@ -73,8 +73,9 @@ pub struct PlanArgs {
     /// the exported cuts); default: any.
     #[arg(long, value_delimiter = ',')]
     offloadable_cuts: Option<Vec<usize>>,
-    /// Encodings allowed for the crossing tensors (comma-separated: fp32,fp16,int8).
-    #[arg(long, value_delimiter = ',', default_value = "fp32,fp16,int8", value_parser = parse_encoding)]
+    /// Encodings allowed for the crossing tensors (comma-separated). Packed codecs (int8_channel,
+    /// int8_lz4, int8_zstd, int4_zstd) are used only at cuts the sidecar calibrated.
+    #[arg(long, value_delimiter = ',', default_value = "fp32,fp16,int8,int8_channel,int8_lz4,int8_zstd,int4_zstd", value_parser = parse_encoding)]
     encodings: Vec<Encoding>,
     /// The edge's profile: the body of `GET /v2/models/{m}/profile`, or a file written by
     /// `tandem profile --save-edge`. Without it, the edge is taken to be `--edge-speedup`
@@ -108,7 +109,8 @@ fn parse_thermal(s: &str) -> Result<ThermalState, String> {
 }
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
-    Encoding::from_wire_name(s).ok_or_else(|| format!("unknown encoding `{s}`: fp32, fp16 or int8"))
+    Encoding::from_wire_name(s)
+        .ok_or_else(|| format!("unknown encoding `{s}`: one of {:?}", Encoding::ALL.map(Encoding::wire_name)))
 }
 
 /// The JSON `tandem plan --json` prints.
@@ -134,7 +136,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
     let cuts = model.cuts();
     let (device, device_source) = device_profile(&args, &model, &inputs)?;
     let (edge, edge_source) = edge_profile(&args, &device, cuts)?;
-    let meta = ModelMeta::load_beside(model.path())?;
+    let meta = ModelMeta::load_beside_checked(model.path(), model.hash())?;
     let energy = energy_model(&args)?;
     let link =
         LinkEstimate::fixed(args.uplink_mbps, args.downlink_mbps.unwrap_or(args.uplink_mbps), args.rtt_ms);
@@ -183,7 +185,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
             energy_mj: plan.predicted.energy_mj,
             reason: &plan.reason,
             deadline_met: plan.deadline_met,
-            table: &plan.table,
+            table: &plan.codec_table,
             plan: &plan,
             device_profile: &device_source,
             edge_profile: &edge_source,
@@ -265,7 +267,7 @@ fn energy_model(args: &PlanArgs) -> Result<EnergyModel> {
 fn print_plan(plan: &Plan) {
     println!();
     println!(
-        "{:>4} {:>5} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "{:>4} {:>12} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
         "cut", "enc", "bytes_up", "phone_ms", "up_ms", "edge_ms", "down_ms", "latency_ms", "energy_mj"
     );
     for r in &plan.table {
@@ -277,7 +279,7 @@ fn print_plan(plan: &Plan) {
             ""
         };
         println!(
-            "{:>4} {:>5} {:>11} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.1} {mark}",
+            "{:>4} {:>12} {:>11} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>10.1} {mark}",
             r.cut,
             r.encoding.wire_name(),
             r.bytes_up,
@@ -299,6 +301,7 @@ fn print_plan(plan: &Plan) {
         plan.predicted.total_ms,
         plan.predicted.energy_mj,
         plan.accuracy.map(|a| format!(", accuracy {:.2}%", a * 100.0)).unwrap_or_default()
+            + &plan.fidelity.as_deref().map(|f| format!(", calibrated {f}")).unwrap_or_default()
     );
     println!("why:  {}", plan.reason);
 }

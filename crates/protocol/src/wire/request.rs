@@ -227,7 +227,8 @@ fn input_encoding(
                 Err(raw) => raw,
             };
             WireError::bad(format!(
-                "{what}: `tandem_encoding` must be \"fp32\", \"fp16\" or \"int8\", got {got}"
+                "{what}: `tandem_encoding` must be one of {:?}, got {got}",
+                Encoding::ALL.map(Encoding::wire_name)
             ))
         })?,
     };
@@ -287,15 +288,25 @@ fn decode_input(
         .into());
     }
     let shape = input.shape.0;
-    let shape_matches = shape.len() == expected.shape.len()
-        && shape.iter().zip(&expected.shape).all(|(g, e)| usize::try_from(*g).ok() == Some(*e));
+    let wire_shape = match packed_shape(&shape, encoding, expected) {
+        Some(s) => s,
+        None if encoding.is_packed() => {
+            return Err(WireError::bad(format!(
+                "{what}: a {encoding} payload is a UINT8 tensor of shape [n] with n at most {} for this cut, got {shape:?}",
+                tandem_model::codec::max_payload_len(&expected.shape)
+            )))
+        }
+        None => expected.shape.clone(),
+    };
+    let shape_matches = shape.len() == wire_shape.len()
+        && shape.iter().zip(&wire_shape).all(|(g, e)| usize::try_from(*g).ok() == Some(*e));
     if !shape_matches {
         return Err(WireError::bad(format!(
             "{what}: shape {shape:?} does not match the shape {:?} this cut carries",
             expected.shape
         )));
     }
-    let wire_bytes = expected.len() * dtype.size_bytes();
+    let wire_bytes = wire_shape.iter().product::<usize>() * dtype.size_bytes();
 
     let data = match (params.contains(param::BINARY_DATA_SIZE), input.data) {
         (true, Some(_)) => {
@@ -319,8 +330,7 @@ fn decode_input(
                 return Err(tandem_model::Error::BadTensor {
                     tensor: name,
                     reason: format!(
-                        "binary_data_size is {size} bytes, but {dtype} {:?} needs {wire_bytes}",
-                        expected.shape
+                        "binary_data_size is {size} bytes, but {dtype} {wire_shape:?} needs {wire_bytes}"
                     ),
                 }
                 .into());
@@ -335,12 +345,28 @@ fn decode_input(
             *binary = rest;
             mine.to_vec()
         }
-        (false, Some(data)) => json::parse_data(data, dtype, &expected.shape)
-            .map_err(|e| WireError::bad(format!("{what}: {e}")))?,
+        (false, Some(data)) => {
+            json::parse_data(data, dtype, &wire_shape).map_err(|e| WireError::bad(format!("{what}: {e}")))?
+        }
     };
-    let wire = NamedTensor::new(name, dtype, expected.shape.clone(), data)?;
-    let tensor = encoding::decode(EncodedTensor { tensor: wire, encoding, int8 })?;
+    let wire = NamedTensor::new(name, dtype, wire_shape, data)?;
+    let tensor = encoding::decode_as(EncodedTensor { tensor: wire, encoding, int8 }, &expected.shape)?;
     Ok((tensor, encoding))
+}
+
+/// A packed codec's wire shape, `[n]`, when the request's shape is one dimension no larger
+/// than the cut's largest payload; `None` otherwise (and for the other encodings).
+fn packed_shape(shape: &[i64], encoding: Encoding, expected: &TensorSpec) -> Option<Vec<usize>> {
+    if !encoding.is_packed() {
+        return None;
+    }
+    match shape {
+        [n] => usize::try_from(*n)
+            .ok()
+            .filter(|n| *n <= tandem_model::codec::max_payload_len(&expected.shape))
+            .map(|n| vec![n]),
+        _ => None,
+    }
 }
 
 fn requested_outputs(

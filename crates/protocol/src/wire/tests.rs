@@ -310,3 +310,36 @@ fn inference_header_content_length_is_strict() {
     assert!(decode_infer_request(&twice, &body, &spec()).unwrap_err().to_string().contains("more than once"));
     assert!(decode_infer_request(&headers(Some(json.len())), &body, &spec()).is_ok());
 }
+
+#[test]
+fn a_packed_tensor_travels_as_its_payload_plus_a_small_json_header() {
+    // a 64x32x32 activation, mostly zeros as after a ReLU
+    let shape = vec![1, 64, 32, 32];
+    let values: Vec<f32> =
+        (0..64 * 32 * 32).map(|i| if i % 5 == 0 { (i % 17) as f32 * 0.1 } else { 0.0 }).collect();
+    let t = NamedTensor::from_f32("act", shape.clone(), &values).unwrap();
+    let encoded = encoding::encode(&t, Encoding::Int8Zstd).unwrap();
+    let payload = encoded.tensor.data.len();
+    let options =
+        RequestOptions { model_hash: Some("ab".repeat(32)), binary_outputs: true, ..Default::default() };
+    let body = encode_infer_request(std::slice::from_ref(&encoded), &options);
+    let json = body.header_len.expect("binary");
+    assert_eq!(body.body.len() - json, payload, "the binary part is exactly the payload");
+    assert!(json < 400, "JSON header {json} bytes");
+    // and it decodes back at the edge, within half a step of each channel's grid
+    let spec = ModelSpec::new(
+        "m",
+        "ab".repeat(32),
+        vec![TensorSpec { name: "out".into(), dtype: DType::Fp32, shape: vec![1] }],
+        vec![
+            vec![TensorSpec { name: "x".into(), dtype: DType::Fp32, shape: vec![1] }],
+            vec![TensorSpec { name: "act".into(), dtype: DType::Fp32, shape }],
+            vec![TensorSpec { name: "out".into(), dtype: DType::Fp32, shape: vec![1] }],
+        ],
+    );
+    let r = decode_infer_request(&headers(Some(json)), &body.body, &spec).expect("decodes");
+    assert_eq!((r.cut, r.encodings[0]), (1, Encoding::Int8Zstd));
+    let got = r.inputs[0].to_f32().unwrap();
+    let max_err = values.iter().zip(&got).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(max_err <= 1.6 / 255.0, "{max_err}");
+}

@@ -127,7 +127,7 @@ impl SessionBuilder {
         let model = Arc::new(model);
         let meta = match self.meta {
             Some(m) => Some(m),
-            None => ModelMeta::load_beside(&self.model_path)
+            None => ModelMeta::load_beside_checked(&self.model_path, model.hash())
                 .map_err(|e| SessionError::Config { reason: e.to_string() })?,
         };
         if let Some(m) = &meta {

@@ -116,7 +116,13 @@ class LocalInferenceTest {
         assertEquals(Objective.BALANCED, p.objective)
         assertEquals(150.0, p.deadlineMs)
         assertTrue(p.keepRawInputOnDevice)
-        assertEquals(listOf(Encoding.FP32, Encoding.FP16, Encoding.INT8), p.encodings)
+        assertEquals(
+            listOf(
+                Encoding.FP32, Encoding.FP16, Encoding.INT8, Encoding.INT8_CHANNEL,
+                Encoding.INT8_LZ4, Encoding.INT8_ZSTD, Encoding.INT4_ZSTD, Encoding.JPEG,
+            ),
+            p.encodings,
+        )
         assertEquals(Objective.ENERGY, Policy.energy().objective)
     }
 }
