@@ -18,6 +18,7 @@ fn ms(v: Option<f64>) -> String {
 
 fn latency(s: &StrategyResult) -> String {
     match (s.latency_ms, s.latency_lower_bound_ms) {
+        (Some(l), _) if s.runs == 1 => format!("{} (1 run)", ms(Some(l))),
         (Some(l), _) => ms(Some(l)),
         (None, Some(lb)) => format!("> {}", ms(Some(lb))),
         _ => "-".into(),
@@ -80,8 +81,10 @@ fn setup(out: &mut String, s: &Setup) {
     let _ = writeln!(out, "# Tandem benchmark: the papers' evaluation, measured\n");
     let _ = writeln!(
         out,
-        "Phone {}x slower than the edge ({}: {}); links by {}; {} run(s) per cut; cuts: {}; {} CPUs, load average {:.1} at \
-         the start and {:.1} at the end; {:.0} s.\n",
+        "Phone {}x slower than the edge ({}: {}); links by {}; latencies are medians of {} run(s) per cut, except where a \
+         cell says `(1 run)` (a cut whose link time alone exceeds the normal cap runs once; a capped run ends its cut); \
+         cuts: {}; {} CPUs, load average {:.1} at the start and {:.1} at the end; {:.0} s. Latencies are measured; \
+         energies are modeled (the phone's energy model applied to the measured times), never measured.\n",
         s.slowdown,
         s.throttle,
         s.throttle_detail,
@@ -111,7 +114,7 @@ fn setup(out: &mut String, s: &Setup) {
 /// The headline numbers against the targets and the papers', then per network.
 fn summary(out: &mut String, m: &Summary) {
     let _ = writeln!(out, "## Summary\n");
-    let _ = writeln!(out, "| what | measured | target / paper |\n|---|---|---|");
+    let _ = writeln!(out, "| what | this run | target / paper |\n|---|---|---|");
     let _ = writeln!(
         out,
         "| planner regret, median (n = {}) | {} | ≤ {REGRET_TARGET_MEDIAN} |",
@@ -141,18 +144,18 @@ fn summary(out: &mut String, m: &Summary) {
     );
     let _ = writeln!(
         out,
-        "| energy-optimal phone energy reduction over edge-only (mean) | {} | {:.1}% (Neurosurgeon) |\n",
+        "| energy-optimal phone energy reduction over edge-only (mean), **modeled** from measured times | {} (modeled) | {:.1}% (Neurosurgeon, measured with a power meter) |\n",
         pct(m.energy_reduction_vs_edge_only_mean),
         NEUROSURGEON_ENERGY_REDUCTION * 100.0
     );
 
     let _ = writeln!(
         out,
-        "Over 3G, LTE and Wi-Fi only (Neurosurgeon's networks): speedup over edge-only {}, energy reduction {}.\n",
+        "Over 3G, LTE and Wi-Fi only (Neurosurgeon's networks): speedup over edge-only {}, modeled energy reduction {}.\n",
         ratio(m.speedup_vs_edge_only_geomean_3g_lte_wifi, false),
         pct(m.energy_reduction_vs_edge_only_mean_3g_lte_wifi)
     );
-    let _ = writeln!(out, "| network | regret median | regret worst | speedup vs edge-only | vs local-only | energy reduction vs edge-only |");
+    let _ = writeln!(out, "| network | regret median | regret worst | speedup vs edge-only | vs local-only | modeled energy reduction vs edge-only |");
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for n in &m.by_network {
         let _ = writeln!(
@@ -210,7 +213,7 @@ fn latency_table(out: &mut String, r: &Results) {
 /// Modeled phone energy per strategy, per model and network.
 fn energy_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "\n## Modeled phone energy per strategy, mJ\n");
-    let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | reduction vs edge-only | vs local-only |");
+    let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | modeled reduction vs edge-only | vs local-only |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for model in &r.models {
         for n in &model.networks {

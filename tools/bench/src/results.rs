@@ -140,11 +140,16 @@ pub struct StrategyResult {
     pub predicted_latency_ms: Option<f64>,
     /// The planner's predicted energy for this cut, mJ.
     pub predicted_energy_mj: Option<f64>,
+    /// How many runs the latency is the median of (fewer than `setup.runs` for a cut whose
+    /// link time alone exceeds the normal cap, or whose first run was capped).
+    #[serde(default)]
+    pub runs: usize,
 }
 
 impl StrategyResult {
     fn of(c: &CutResult) -> Self {
         StrategyResult {
+            runs: c.runs_ms.len(),
             cut: c.cut,
             latency_ms: c.latency_ms,
             latency_lower_bound_ms: c.latency_lower_bound_ms,
@@ -388,6 +393,9 @@ pub struct Setup {
     pub slowdown: f64,
     /// `cgroup` or `calibrated_sleep`.
     pub throttle: String,
+    /// Which throttle ran: `cgroup_v1`, `cgroup_v2` or `calibrated_sleep`.
+    #[serde(default)]
+    pub throttle_kind: String,
     /// What the throttle is, in words (cgroup path and quota, or why the fallback).
     pub throttle_detail: String,
     /// `linkemu` or `kernel`.

@@ -173,6 +173,10 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
         })?;
     let progress = progress_bar();
     let (throttle, throttle_detail) = phone_throttle(&s)?;
+    let throttle_kind = match &throttle {
+        Throttle::Cgroup(c) => c.kind(),
+        Throttle::Sleep => "calibrated_sleep",
+    };
     let priority = matches!(throttle, Throttle::Cgroup(_));
     let cloud = s
         .three_tiers
@@ -224,7 +228,10 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
     let throttle_name = if sleep_slowdown.is_some() { "calibrated_sleep" } else { "cgroup" };
     let results = Results {
         schema: SCHEMA.into(),
-        setup: setup_of(&s, &clock, throttle_name, throttle_detail, edge.profiles),
+        setup: Setup {
+            throttle_kind: throttle_kind.into(),
+            ..setup_of(&s, &clock, throttle_name, throttle_detail, edge.profiles)
+        },
         skipped_models: s.skipped.clone(),
         summary: Summary::of(&models),
         models,
@@ -288,11 +295,8 @@ fn phone_throttle(s: &Settings) -> Result<(Throttle, String), BenchError> {
                 "the edge in a group with cpu.shares={} and no quota"
             };
             let detail = format!(
-                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; {}",
-                c.dir().display(),
-                c.quota_us().unwrap_or(0),
-                c.period_us().unwrap_or(0),
-                crate::throttle::PRIORITY_SHARES,
+                "{}; {}",
+                c.describe(),
                 edge.replace("{}", &crate::throttle::PRIORITY_SHARES.to_string()),
             );
             Ok((Throttle::Cgroup(c), detail))
@@ -415,6 +419,7 @@ fn setup_of(
         quick: s.quick,
         slowdown: s.slowdown,
         throttle: throttle.into(),
+        throttle_kind: String::new(), // run_bench fills it in: it knows the group
         throttle_detail,
         shaper: match s.shaper {
             ShaperChoice::Linkemu => "linkemu".into(),
