@@ -216,12 +216,15 @@ pub fn main(cli: BenchCli) -> Result<(), BenchError> {
             let results = run::run_bench(&cli.args)?;
             let s = &results.summary;
             eprintln!(
-                "tandem bench: {} model(s) x {} network(s) in {:.0} s; regret median {} worst {}; results in {}",
+                "tandem bench: {} model(s) x {} network(s) in {:.0} s; regret median {} worst {}; with the online \
+                 estimator median {} worst {}; results in {}",
                 results.models.len(),
                 results.setup.networks.len(),
                 results.setup.duration_s,
                 s.regret_median.map_or("-".into(), |r| format!("{r:.3}")),
                 s.regret_max.map_or("-".into(), |r| format!("{r:.3}")),
+                s.regret_estimated_median.map_or("-".into(), |r| format!("{r:.3}")),
+                s.regret_estimated_max.map_or("-".into(), |r| format!("{r:.3}")),
                 cli.args.out.display()
             );
             if let Some(t) = &results.three_tiers {

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::results::{
     Results, Setup, StrategyResult, Summary, TraceResult, NEUROSURGEON_ENERGY_REDUCTION,
-    NEUROSURGEON_SPEEDUP, REGRET_TARGET_MEDIAN, REGRET_TARGET_WORST,
+    NEUROSURGEON_SPEEDUP, REGRET_ESTIMATED_TARGET_MEDIAN, REGRET_ESTIMATED_TARGET_WORST,
+    REGRET_TARGET_MEDIAN, REGRET_TARGET_WORST,
 };
 use crate::trace::TraceStats;
 
@@ -128,6 +129,17 @@ fn summary(out: &mut String, m: &Summary) {
     );
     let _ = writeln!(
         out,
+        "| planner regret with the online estimator's link (probes, offloads, OS hint), median (n = {}) | {} | ≤ {REGRET_ESTIMATED_TARGET_MEDIAN} |",
+        m.regret_estimated_count,
+        m.regret_estimated_median.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| planner regret with the online estimator's link, worst | {} | ≤ {REGRET_ESTIMATED_TARGET_WORST} |",
+        m.regret_estimated_max.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
         "| sweep-only regret, median / worst (biased up by noise) | {} / {} | |",
         m.regret_sweep_median.map_or("-".into(), |x| format!("{x:.3}")),
         m.regret_sweep_max.map_or("-".into(), |x| format!("{x:.3}"))
@@ -177,16 +189,16 @@ fn latency_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "## Latency per strategy, ms (chosen cut in parentheses)\n");
     let _ = writeln!(
         out,
-        "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | oracle | regret | vs edge-only | vs local-only |"
+        "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | oracle | regret | vs edge-only | vs local-only | regret, estimated link (its cut) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for model in &r.models {
         for n in &model.networks {
             let st = &n.strategies;
             let with_cut = |x: &StrategyResult| format!("{} ({})", latency(x), x.cut);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 model.model,
                 n.network,
                 latency(&st.local_only),
@@ -205,6 +217,48 @@ fn latency_table(out: &mut String, r: &Results) {
                 },
                 ratio(n.speedup_vs_edge_only, n.speedup_vs_edge_only_is_lower_bound),
                 ratio(n.speedup_vs_local_only, false),
+                match (n.regret_estimated, &n.estimated) {
+                    (Some(x), Some(e)) => format!(
+                        "{}{x:.3} ({})",
+                        if n.regret_estimated_is_lower_bound { "≥ " } else { "" },
+                        e.plan.cut
+                    ),
+                    _ => "-".into(),
+                },
+            );
+        }
+    }
+    estimator_table(out, r);
+}
+
+/// What the online estimator believed on each network when it planned.
+fn estimator_table(out: &mut String, r: &Results) {
+    if !r.models.iter().flat_map(|m| &m.networks).any(|n| n.estimated.is_some()) {
+        return;
+    }
+    let _ = writeln!(out, "\n## The online estimator's link when it planned\n");
+    let _ = writeln!(
+        out,
+        "| model | network | true uplink / RTT | estimated uplink / RTT | samples | requests (offloaded) | its cut | planner's cut (true link) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for model in &r.models {
+        for n in &model.networks {
+            let Some(e) = &n.estimated else { continue };
+            let truth = r.setup.networks.iter().find(|x| x.name == n.network);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} Mbps / {:.0} ms | {} | {} ({}) | {} | {} |",
+                model.model,
+                n.network,
+                truth.map_or("-".into(), |t| format!("{} Mbps / {} ms", t.uplink_mbps, t.rtt_ms)),
+                e.link.uplink_mbps,
+                e.link.rtt_ms,
+                e.link.samples,
+                e.requests,
+                e.offloads,
+                e.plan.cut,
+                n.strategies.latency_optimal.cut
             );
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tandem_sdk::breaker::BreakerConfig;
 use tandem_sdk::devprofile::CalibrationOptions;
 use tandem_sdk::meta::ModelMeta;
+use tandem_sdk::netest::ProbeConfig;
 use tandem_sdk::planner::{self, PlanInput};
 use tandem_sdk::platform::FixedSignals;
 use tandem_sdk::{
@@ -19,8 +20,8 @@ use tandem_sdk::{
 use crate::error::BenchError;
 use crate::networks::Network;
 use crate::protocol::{
-    Command, CutInfo, CutPrediction, MeasureRequest, OpenedModel, PhoneSetup, PlanChoice, Response,
-    RunRecord, TraceMode, TraceRequest, TraceRun,
+    Command, CutInfo, CutPrediction, EstimatedLink, MeasureRequest, OpenedModel, PhoneSetup, PlanChoice,
+    Response, RunRecord, TraceMode, TraceRequest, TraceRun,
 };
 use crate::trace::level_at;
 
@@ -35,6 +36,22 @@ struct PhoneModel {
     device: Option<DeviceProfile>,
     /// The outputs of the first local-only run: what every other run must give.
     reference: Option<Vec<NamedTensor>>,
+    /// The online session behind `regret_estimated`: it plans from its own estimator.
+    online: Session,
+    /// The network its signals report.
+    online_signals: Arc<FixedSignals>,
+}
+
+/// The probe of the online sessions: cheap (1 KB and 32 KB each way, twice: about 130 KB, 2 s
+/// on CAT1), as an app would probe an unmetered network.
+fn cheap_probe() -> ProbeConfig {
+    ProbeConfig { small_bytes: 1_000, large_bytes: 32_000, repeats: 2, timeout_ms: 20_000 }
+}
+
+/// The session tuning of the online sessions (regret with the estimator, the trace): an app's
+/// defaults, with a cheap probe, and the calibration the benchmark did reused.
+fn online_config() -> SessionConfig {
+    SessionConfig { calibrate: false, probe: cheap_probe(), ..SessionConfig::default() }
 }
 
 /// The session of the trace-driven run.
@@ -109,6 +126,9 @@ impl Phone {
             Command::Calibrate { model } => self.calibrate(&model),
             Command::Plan { model, network } => self.plan(&model, &network),
             Command::PlanThreeTiers { model, network } => self.plan_three_tiers(&model, &network),
+            Command::PlanEstimated { model, network, requests, deadline_ms } => {
+                self.plan_estimated(&model, &network, requests, deadline_ms)
+            }
             Command::Measure(req) => self.measure(&req),
             Command::TraceOpen { model, network, deadline_ms } => {
                 self.trace_open(&model, &network, deadline_ms)
@@ -158,6 +178,20 @@ impl Phone {
                 open_ms: t.elapsed().as_secs_f64() * 1e3,
             });
             let inputs = check::seeded_inputs(model.inputs());
+            let online_signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
+            let online = Session::builder(&spec.path)
+                .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
+                .policy(Policy::latency())
+                .signals(online_signals.clone())
+                .config(online_config())
+                .build()?;
+            let status = self.runtime.block_on(online.wait_for_edge(Duration::from_secs(60)));
+            if status != EdgeStatus::Verified {
+                return Err(BenchError::Phone(format!(
+                    "model `{}` (online): the edge is {status:?}",
+                    spec.name
+                )));
+            }
             self.models.push(PhoneModel {
                 name: spec.name.clone(),
                 session,
@@ -166,6 +200,8 @@ impl Phone {
                 meta,
                 device: None,
                 reference: None,
+                online,
+                online_signals,
             });
         }
         self.setup = Some(setup);
@@ -244,6 +280,70 @@ impl Phone {
             edge_after_ms,
             device_before_ms: device.before_ms.clone(),
             edge_profile_fetched: edge.is_some_and(|e| !e.model.is_empty()),
+        })
+    }
+
+    /// The latency objective's plan from the online session's link estimate on `network`,
+    /// after it made `requests` requests of its own there (the first starts its probe, which
+    /// is waited for, up to 30 s) with the network kind as the OS reports it.
+    fn plan_estimated(
+        &mut self,
+        name: &str,
+        network: &Network,
+        requests: usize,
+        deadline_ms: f64,
+    ) -> Result<Response, BenchError> {
+        let slowdown = self.setup()?.sleep_slowdown;
+        let pm = &self.models[self.model_index(name)?];
+        // A network the session has never seen: only the OS's hint (its kind) to start from.
+        pm.online_signals.set(network.platform_state(&format!("estimated-{}", network.name)));
+        let mut offloads = 0;
+        for k in 0..requests {
+            let options = InferOptions { deadline_ms: Some(deadline_ms), ..Default::default() };
+            let result = pm.online.infer_blocking_with(pm.inputs.clone(), options)?;
+            run_record(&result.report, slowdown, self.energy.compute_mw);
+            offloads += usize::from(result.report.offloaded);
+            if k == 0 {
+                let t = Instant::now();
+                while pm.online.link_estimate().samples == 0 && t.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        let estimate = pm.online.link_estimate();
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let edge = pm.session.edge_profile();
+        let platform = network.platform_state(&network.name);
+        let policy = Policy::latency();
+        let plan = planner::plan(&PlanInput {
+            cuts: pm.session.model().cuts(),
+            device: &device,
+            edge: edge.as_ref(),
+            cloud: None,
+            link: &estimate,
+            platform: &platform,
+            energy: &self.energy,
+            policy: &policy,
+            meta: pm.meta.as_ref(),
+            constraints: Default::default(),
+        })?;
+        Ok(Response::PlannedEstimated {
+            plan: PlanChoice {
+                objective: "latency".into(),
+                cut: plan.cut,
+                predicted_latency_ms: plan.predicted.total_ms,
+                predicted_energy_mj: plan.predicted.energy_mj,
+                reason: plan.reason,
+            },
+            link: EstimatedLink {
+                uplink_mbps: estimate.uplink_mbps,
+                downlink_mbps: estimate.downlink_mbps,
+                rtt_ms: estimate.rtt_ms,
+                samples: estimate.samples,
+                confidence: estimate.confidence,
+            },
+            requests,
+            offloads,
         })
     }
 
@@ -330,7 +430,7 @@ impl Phone {
         let path = pm.session.model().path().to_path_buf();
         // The session as an app would run it: online estimation with probes, periodic edge
         // refresh, the default breaker; only the calibration is reused.
-        let config = SessionConfig { calibrate: false, ..SessionConfig::default() };
+        let config = online_config();
         let session = Session::builder(path)
             .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(name.to_string()))
             .policy(Policy { deadline_ms: Some(deadline_ms), ..Policy::latency() })

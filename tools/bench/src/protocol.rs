@@ -108,6 +108,21 @@ pub enum Command {
         /// The network.
         network: Network,
     },
+    /// Plan with the online estimator: on `network` (the link is shaped to it), the model's
+    /// online session (probes, its own offloads, the network kind as the OS reports it)
+    /// makes `requests` requests planned by itself, waits for its first probe, and the
+    /// latency objective is planned from its link estimate (with the same device and edge
+    /// profiles as [`Command::Plan`]).
+    PlanEstimated {
+        /// The model's name.
+        model: String,
+        /// The network.
+        network: Network,
+        /// Requests the online session makes first (each with `deadline_ms`).
+        requests: usize,
+        /// Their deadline, ms (the sweep's cap).
+        deadline_ms: f64,
+    },
     /// Run forced-cut requests.
     Measure(MeasureRequest),
     /// Build the trace session: latency objective with a deadline, online estimation.
@@ -150,7 +165,7 @@ pub struct OpenedModel {
 }
 
 /// The planner's decision for one objective.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanChoice {
     /// `latency`, `energy` or `balanced`.
     pub objective: String,
@@ -175,6 +190,21 @@ pub struct CutPrediction {
     pub latency_ms: f64,
     /// Predicted phone energy, mJ.
     pub energy_mj: f64,
+}
+
+/// The online estimator's view of a link when it planned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedLink {
+    /// Uplink, Mbps.
+    pub uplink_mbps: f64,
+    /// Downlink, Mbps.
+    pub downlink_mbps: f64,
+    /// Round trip, ms.
+    pub rtt_ms: f64,
+    /// Uplink samples it rests on (probes and offloads); 0: the network kind's prior.
+    pub samples: usize,
+    /// The estimator's confidence, 0 to 1.
+    pub confidence: f64,
 }
 
 /// One measured request.
@@ -291,6 +321,17 @@ pub enum Response {
         reason: String,
         /// Whether the session's edge profile described a cloud.
         cloud_known: bool,
+    },
+    /// The latency objective's plan from the online estimator's link estimate.
+    PlannedEstimated {
+        /// The plan.
+        plan: PlanChoice,
+        /// What the estimator believed.
+        link: EstimatedLink,
+        /// Requests the online session made before planning.
+        requests: usize,
+        /// How many of them the edge answered.
+        offloads: usize,
     },
     /// Measured runs.
     Measured {

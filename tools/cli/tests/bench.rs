@@ -93,6 +93,7 @@ fn a_small_bench_writes_consistent_results_tables_and_plots() {
     }
     let summary = &r["summary"];
     assert_eq!(summary["regret_count"], 2);
+    assert_eq!(summary["regret_estimated_count"], 2);
     assert!(num(&summary["regret_max"], "worst regret") >= num(&summary["regret_median"], "median regret"));
     assert_eq!(summary["neurosurgeon_speedup"], 3.1);
 
@@ -224,6 +225,23 @@ fn check_network(n: &Value, measured: &[usize], last: usize) {
         assert!((regret - c / o).abs() < 1e-9, "{net}: regret {regret} != {c} / {o}");
         assert_eq!(confirmation["chosen_runs_ms"].as_array().map(Vec::len), Some(1), "--runs 1");
         assert!(regret > 0.0);
+    }
+    // the regret with the online estimator: its plan was measured, the estimator had
+    // samples (the network is unmetered: the session probed it), and it is the regret the
+    // results say
+    let est = &n["estimated"];
+    let est_cut = est["plan"]["cut"].as_u64().expect("the estimator's cut") as usize;
+    assert!(measured.contains(&est_cut), "{net}: the estimator's cut {est_cut} was not measured");
+    assert!(est["link"]["samples"].as_u64().is_some_and(|k| k > 0), "{net}: no samples: {est}");
+    let regret_est = num(&n["regret_estimated"], "regret with the estimator");
+    if s["latency_optimal"]["cut"] == est_cut {
+        assert_eq!(regret_est, regret, "{net}: the same cut, the same regret");
+    } else if s["oracle"]["cut"] == est_cut {
+        assert_eq!(regret_est, 1.0, "{net}");
+    } else if let Some(l) = n["cuts"].as_array().and_then(|c| c.iter().find(|c| c["cut"] == est_cut)) {
+        let want =
+            l["latency_ms"].as_f64().unwrap_or_else(|| num(&l["latency_lower_bound_ms"], "bound")) / oracle;
+        assert!((regret_est - want).abs() < 1e-9, "{net}: {regret_est} != {want}");
     }
     let speedup = num(&n["speedup_vs_local_only"], "speedup vs local-only");
     assert!(speedup > 0.0);
