@@ -62,6 +62,9 @@ pub fn render(r: &Results) -> String {
     latency_table(&mut out, r);
     energy_table(&mut out, r);
     prediction_table(&mut out, r);
+    if let Some(c) = &r.subset_coverage {
+        coverage_section(&mut out, c);
+    }
     if let Some(t) = &r.trace {
         trace_section(&mut out, t);
     }
@@ -314,6 +317,30 @@ fn prediction_table(out: &mut String, r: &Results) {
                 latency(o)
             );
         }
+    }
+}
+
+/// The subset rule checked against the full run.
+fn coverage_section(out: &mut String, c: &crate::subset::SubsetCoverage) {
+    let _ = writeln!(out, "\n## The oracle subset rule checked against every cut\n");
+    let _ = writeln!(
+        out,
+        "Every cut was measured (`--cuts all`). Had only the subset been measured, its fastest cut would have been the \
+         fastest of all in {} of {} cells ({}); worst ratio of its latency to the fastest: {}.\n",
+        c.same_best,
+        c.cells,
+        pct(c.same_best_share),
+        c.worst_ratio.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ =
+        writeln!(out, "| model | network | subset cuts / all | subset's fastest | fastest of all | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for x in &c.per_cell {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} | {} | {:.3} |",
+            x.model, x.network, x.subset_cuts, x.cuts, x.subset_best_cut, x.full_best_cut, x.ratio
+        );
     }
 }
 

@@ -682,6 +682,9 @@ pub struct Results {
     /// The three-tier scenario (`--three-tiers`), if run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub three_tiers: Option<crate::three_tiers::ThreeTiersResult>,
+    /// With `--cuts all`: the subset rule checked against the full measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_coverage: Option<crate::subset::SubsetCoverage>,
 }
 
 /// The schema name in `results.json`.

@@ -234,6 +234,9 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
         },
         skipped_models: s.skipped.clone(),
         summary: Summary::of(&models),
+        subset_coverage: s
+            .all_cuts
+            .then(|| crate::subset::coverage(&models, s.min_bytes_drop, s.max_oracle_cuts)),
         models,
         trace,
         three_tiers,
