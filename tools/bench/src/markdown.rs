@@ -350,7 +350,7 @@ fn trace_section(out: &mut String, t: &TraceResult) {
     let _ = writeln!(
         out,
         "{:.0} s per run, bandwidth level changing every {:.1} s (seeded Markov chain over {}), a request every {:.0} \
-         ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level: {:?}.\n",
+         ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level (the sweep's fastest measured cut): {:?}.\n",
         t.duration_ms / 1e3,
         t.segment_ms / 1e3,
         t.levels.join(", "),
@@ -367,6 +367,21 @@ fn trace_section(out: &mut String, t: &TraceResult) {
     trace_row(out, "online (estimator + re-planning)", &t.online);
     trace_row(out, "oracle (knows the trace)", &t.oracle);
     let _ = writeln!(out, "\nOnline mean latency / oracle: {}.", ratio(t.mean_latency_ratio, false));
+    let total: usize = t.visits.iter().sum();
+    let visits: Vec<String> = t
+        .levels
+        .iter()
+        .zip(&t.visits)
+        .map(|(l, n)| format!("{l} {n} ({})", pct((total > 0).then(|| *n as f64 / total as f64))))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nSegments per network: {} of {total}. The oracle (forced cuts, never given up on; the deadline only \
+         scored) offloaded successfully in {} segment(s); the online session offloaded successfully in {} of those.",
+        visits.join(", "),
+        t.oracle_offload_segments,
+        t.online_offloaded_in_oracle_offload_segments
+    );
 }
 
 #[cfg(test)]

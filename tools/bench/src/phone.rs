@@ -48,6 +48,10 @@ fn cheap_probe() -> ProbeConfig {
     ProbeConfig { small_bytes: 1_000, large_bytes: 32_000, repeats: 2, timeout_ms: 20_000 }
 }
 
+/// In the trace, the online session's estimate counts as stale (a probe is due) after this
+/// long without a sample, ms (the session probes at most every 10 s).
+const TRACE_FRESH_MS: f64 = 2_000.0;
+
 /// The session tuning of the online sessions (regret with the estimator, the trace): an app's
 /// defaults, with a cheap probe, and the calibration the benchmark did reused.
 fn online_config() -> SessionConfig {
@@ -130,8 +134,8 @@ impl Phone {
                 self.plan_estimated(&model, &network, requests, deadline_ms)
             }
             Command::Measure(req) => self.measure(&req),
-            Command::TraceOpen { model, network, deadline_ms } => {
-                self.trace_open(&model, &network, deadline_ms)
+            Command::TraceOpen { model, network, deadline_ms, oracle } => {
+                self.trace_open(&model, &network, deadline_ms, oracle)
             }
             Command::Trace(run) => self.trace(&run),
             Command::Quit => Ok(Response::Bye),
@@ -422,18 +426,28 @@ impl Phone {
         name: &str,
         network: &Network,
         deadline_ms: f64,
+        oracle: bool,
     ) -> Result<Response, BenchError> {
         let setup = self.setup()?.clone();
         let i = self.model_index(name)?;
         let pm = &self.models[i];
         let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
         let path = pm.session.model().path().to_path_buf();
-        // The session as an app would run it: online estimation with probes, periodic edge
-        // refresh, the default breaker; only the calibration is reused.
-        let config = online_config();
+        // Online: the session as an app would run it (online estimation with cheap probes,
+        // periodic edge refresh, the default breaker; only the calibration is reused), which
+        // explores: it probes again whenever its estimate is older than a trace segment, so
+        // the estimator follows the link while the session computes locally. The oracle:
+        // forced cuts, never given up on (its deadline is only scored).
+        let (config, deadline) = if oracle {
+            (static_config(&setup), None)
+        } else {
+            let mut config = online_config();
+            config.estimator.fresh_ms = TRACE_FRESH_MS;
+            (config, Some(deadline_ms))
+        };
         let session = Session::builder(path)
             .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(name.to_string()))
-            .policy(Policy { deadline_ms: Some(deadline_ms), ..Policy::latency() })
+            .policy(Policy { deadline_ms: deadline, ..Policy::latency() })
             .signals(Arc::new(FixedSignals::new(network.platform_state("trace"))))
             .device_profile(device)
             .config(config)
@@ -474,7 +488,7 @@ impl Phone {
             };
             let result = ts.session.infer_blocking_with(inputs.clone(), options)?;
             let r = run_record(&result.report, slowdown, self.energy.compute_mw);
-            let deadline_met = result.report.deadline_ms.map(|d| r.total_ms <= d);
+            let deadline_met = result.report.deadline_ms.or(run.deadline_ms).map(|d| r.total_ms <= d);
             requests.push(TraceRequest {
                 t_start_ms: start_ms,
                 level,

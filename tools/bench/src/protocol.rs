@@ -80,6 +80,9 @@ pub struct TraceRun {
     pub duration_ms: f64,
     /// A request starts every `period_ms` (or as soon as the previous one ends, if later).
     pub period_ms: f64,
+    /// The deadline scored when the session had none (the oracle's), ms.
+    #[serde(default)]
+    pub deadline_ms: Option<f64>,
 }
 
 /// A command to the phone.
@@ -133,6 +136,10 @@ pub enum Command {
         network: Network,
         /// The requests' deadline, ms.
         deadline_ms: f64,
+        /// The oracle's session: no deadline and no edge timeout short of the cap, so that a
+        /// forced cut is never given up on (the deadline is still scored).
+        #[serde(default)]
+        oracle: bool,
     },
     /// Run a trace.
     Trace(TraceRun),
@@ -365,6 +372,7 @@ mod tests {
             trace: vec![TraceSegment { start_ms: 0.0, level: 1 }],
             duration_ms: 1000.0,
             period_ms: 100.0,
+            deadline_ms: Some(500.0),
         });
         let line = serde_json::to_string(&cmd).expect("encodes");
         assert!(!line.contains('\n'));

@@ -658,6 +658,15 @@ pub struct TraceResult {
     pub oracle: TraceStats,
     /// Online mean latency over the oracle's.
     pub mean_latency_ratio: Option<f64>,
+    /// Segments of the trace at each level (in `levels`' order).
+    #[serde(default)]
+    pub visits: Vec<usize>,
+    /// Segments in which the oracle's requests offloaded (and the edge answered).
+    #[serde(default)]
+    pub oracle_offload_segments: usize,
+    /// Of those, segments in which an online request offloaded successfully too.
+    #[serde(default)]
+    pub online_offloaded_in_oracle_offload_segments: usize,
     /// Every online request.
     pub online_requests: Vec<TraceRequest>,
     /// Every oracle request.

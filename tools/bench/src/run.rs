@@ -556,7 +556,12 @@ fn run_trace(
         progress.set_message(format!("{pick}: trace ({label}, {:.0} s)", s.trace_ms / 1e3));
         let first = trace.first().map_or(0, |t| t.level);
         link.set(&nets[first])?;
-        let open = Command::TraceOpen { model: pick.clone(), network: reported.clone(), deadline_ms };
+        let open = Command::TraceOpen {
+            model: pick.clone(),
+            network: reported.clone(),
+            deadline_ms,
+            oracle: mode != TraceMode::Online,
+        };
         match throttle.unthrottled(phone.pid(), || phone.call(&open))? {
             Response::TraceReady => {}
             r => return Err(unexpected(&r)),
@@ -568,6 +573,7 @@ fn run_trace(
             trace: trace.clone(),
             duration_ms: s.trace_ms,
             period_ms: s.period_ms,
+            deadline_ms: Some(deadline_ms),
         }));
         stop.store(true, Ordering::SeqCst);
         let applied =
@@ -588,6 +594,8 @@ fn run_trace(
     let oracle = summarize(&oracle_requests, oracle_cut, uplink);
     let mean_latency_ratio =
         (oracle.mean_latency_ms > 0.0).then(|| online.mean_latency_ms / oracle.mean_latency_ms);
+    let segments = crate::trace::offload_segments(&trace, &oracle_requests, &online_requests);
+    let visits = crate::trace::visits(&trace, nets.len());
     Ok(Some(TraceResult {
         model: pick,
         reported_network: reported.kind.clone(),
@@ -603,6 +611,9 @@ fn run_trace(
         online,
         oracle,
         mean_latency_ratio,
+        visits,
+        oracle_offload_segments: segments.0,
+        online_offloaded_in_oracle_offload_segments: segments.1,
         online_requests,
         oracle_requests,
     }))
