@@ -36,10 +36,9 @@ struct PhoneModel {
     device: Option<DeviceProfile>,
     /// The outputs of the first local-only run: what every other run must give.
     reference: Option<Vec<NamedTensor>>,
-    /// The online session behind `regret_estimated`: it plans from its own estimator.
-    online: Session,
-    /// The network its signals report.
-    online_signals: Arc<FixedSignals>,
+    /// The online sessions behind `regret_estimated`, one per network (by name): each plans
+    /// from its own estimator.
+    online: Vec<(String, Session, Arc<FixedSignals>)>,
 }
 
 /// The probe of the online sessions: cheap (1 KB and 32 KB each way, twice: about 130 KB, 2 s
@@ -182,19 +181,23 @@ impl Phone {
                 open_ms: t.elapsed().as_secs_f64() * 1e3,
             });
             let inputs = check::seeded_inputs(model.inputs());
-            let online_signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
-            let online = Session::builder(&spec.path)
-                .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
-                .policy(Policy::latency())
-                .signals(online_signals.clone())
-                .config(online_config())
-                .build()?;
-            let status = self.runtime.block_on(online.wait_for_edge(Duration::from_secs(60)));
-            if status != EdgeStatus::Verified {
-                return Err(BenchError::Phone(format!(
-                    "model `{}` (online): the edge is {status:?}",
-                    spec.name
-                )));
+            let mut online = vec![];
+            for net in &setup.networks {
+                let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
+                let session = Session::builder(&spec.path)
+                    .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
+                    .policy(Policy::latency())
+                    .signals(signals.clone())
+                    .config(online_config())
+                    .build()?;
+                let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+                if status != EdgeStatus::Verified {
+                    return Err(BenchError::Phone(format!(
+                        "model `{}` (online): the edge is {status:?}",
+                        spec.name
+                    )));
+                }
+                online.push((net.clone(), session, signals));
             }
             self.models.push(PhoneModel {
                 name: spec.name.clone(),
@@ -205,7 +208,6 @@ impl Phone {
                 device: None,
                 reference: None,
                 online,
-                online_signals,
             });
         }
         self.setup = Some(setup);
@@ -299,22 +301,26 @@ impl Phone {
     ) -> Result<Response, BenchError> {
         let slowdown = self.setup()?.sleep_slowdown;
         let pm = &self.models[self.model_index(name)?];
+        let (_, online, signals) =
+            pm.online.iter().find(|(n, _, _)| *n == network.name).ok_or_else(|| {
+                BenchError::Phone(format!("no online session for network `{}`", network.name))
+            })?;
         // A network the session has never seen: only the OS's hint (its kind) to start from.
-        pm.online_signals.set(network.platform_state(&format!("estimated-{}", network.name)));
+        signals.set(network.platform_state(&format!("estimated-{}", network.name)));
         let mut offloads = 0;
         for k in 0..requests {
             let options = InferOptions { deadline_ms: Some(deadline_ms), ..Default::default() };
-            let result = pm.online.infer_blocking_with(pm.inputs.clone(), options)?;
+            let result = online.infer_blocking_with(pm.inputs.clone(), options)?;
             run_record(&result.report, slowdown, self.energy.compute_mw);
             offloads += usize::from(result.report.offloaded);
             if k == 0 {
                 let t = Instant::now();
-                while pm.online.link_estimate().samples == 0 && t.elapsed() < Duration::from_secs(30) {
+                while online.link_estimate().samples == 0 && t.elapsed() < Duration::from_secs(30) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
         }
-        let estimate = pm.online.link_estimate();
+        let estimate = online.link_estimate();
         let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
         let edge = pm.session.edge_profile();
         let platform = network.platform_state(&network.name);

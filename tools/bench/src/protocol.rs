@@ -32,6 +32,11 @@ pub struct PhoneSetup {
     pub calibration_cuts: usize,
     /// Timed runs per calibrated cut.
     pub calibration_runs: usize,
+    /// The networks of the static experiments: each model gets one online session per
+    /// network (for `regret_estimated`: a session probes at most every 10 s, so each network
+    /// starts from a session that has never probed).
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// One request of the static experiments: run `cut` on `network`.

@@ -394,6 +394,7 @@ fn open_phone(
         sleep_slowdown,
         calibration_cuts: s.calibration_cuts,
         calibration_runs: 3,
+        networks: s.networks.iter().map(|n| n.name.clone()).collect(),
     };
     match throttle.unthrottled(pid, || phone.call(&Command::Open(setup)))? {
         Response::Opened { models } => Ok((phone, models)),
