@@ -348,10 +348,7 @@ impl Phone<'_> {
                 "photo", "plan", "latency", "up", "energy*"
             ),
         );
-        say(
-            &self.pb,
-            "  (* the phone's energy is modeled from the measured times, not measured)".to_string(),
-        );
+        say(&self.pb, "  (* the phone's energy is modeled from the measured times, not measured)");
         // One unreported request first: it builds the parts this network's plan needs on
         // the phone and the edge, as an app's first frame would.
         self.pb.set_message(format!("{}: warming up", net.label));
