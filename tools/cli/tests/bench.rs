@@ -262,6 +262,15 @@ fn check_trace(trace: &Value) {
         trace["online_requests"].as_array().map(Vec::len),
         trace["online"]["requests"].as_u64().map(|n| n as usize)
     );
+    // every segment counted at its level; the oracle's forced cuts are never given up on
+    let segments = trace["trace"].as_array().map_or(0, Vec::len);
+    let visits: u64 = trace["visits"].as_array().expect("visits").iter().filter_map(Value::as_u64).sum();
+    assert_eq!(visits as usize, segments);
+    assert_eq!(trace["oracle"]["fallbacks"], 0, "{}", trace["oracle"]);
+    let oracle_offloads = trace["oracle_offload_segments"].as_u64().expect("oracle offload segments");
+    assert!(trace["online_offloaded_in_oracle_offload_segments"]
+        .as_u64()
+        .is_some_and(|n| n <= oracle_offloads));
 }
 
 /// `--three-tiers` on the tiny model: a cloud behind the (weak, where cgroups are writable)
