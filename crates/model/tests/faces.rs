@@ -45,4 +45,21 @@ fn tract_matches_onnxruntime_descriptors_and_split_matches_whole() {
     let theirs = reference.to_f32().expect("f32");
     let diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff < 1e-4, "tract vs onnxruntime: {diff}");
+
+    // Split at a dozen cuts spread over the model (both ends included): the part before,
+    // then the part after from the crossing tensors, gives the whole model's descriptor
+    // (the same engine: equal up to float rounding).
+    let image =
+        NamedTensor { name: "image".into(), ..npy::read_npy(testdata("obama_crop.npy"), "").expect("crop") };
+    let cuts = exec.model().cuts().len();
+    assert!(cuts > 2, "the face embedder has inner cuts: {cuts}");
+    let step = (cuts / 12).max(1);
+    for cut in (0..cuts).step_by(step).chain([cuts - 1]) {
+        let crossing = exec.run_before(cut, std::slice::from_ref(&image)).expect("the part before runs");
+        let split = exec.run_after(cut, &crossing).expect("the part after runs");
+        let split = split[0].to_f32().expect("f32 descriptor");
+        assert_eq!(split.len(), ours.len(), "cut {cut}");
+        let diff = ours.iter().zip(&split).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff <= 1e-5, "split at cut {cut} vs whole: {diff}");
+    }
 }

@@ -31,7 +31,7 @@ pub enum BenchError {
     /// The phone process reported a failure while running a command.
     #[error("the phone: {0}")]
     Phone(String),
-    /// The CPU throttle (cgroup v1) could not be set up.
+    /// The CPU throttle (cgroup v1 or v2) could not be set up.
     #[error("the CPU throttle: {0}")]
     Throttle(String),
     /// The kernel shaper (`--shaper kernel`) could not be set up.

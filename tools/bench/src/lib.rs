@@ -78,9 +78,10 @@ pub enum BenchRole {
 /// How the CPU of the phone is slowed down.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThrottleChoice {
-    /// A cgroup v1 CPU quota when writable, else the calibrated-slowdown mode.
+    /// A cgroup CPU quota (v1, else v2's `cpu.max`) when writable, else the
+    /// calibrated-slowdown mode.
     Auto,
-    /// A cgroup v1 CPU quota; fail if not writable.
+    /// A cgroup CPU quota (v1 or v2); fail if neither is writable.
     Cgroup,
     /// The calibrated-slowdown mode (sleep after each request).
     Sleep,
@@ -190,7 +191,7 @@ pub struct BenchArgs {
     /// three-tier splits and the planner's three-tier choice against the two-tier plans.
     #[arg(long)]
     pub three_tiers: bool,
-    /// With --three-tiers: how many times slower than the cloud the edge is (a cgroup v1 CPU
+    /// With --three-tiers: how many times slower than the cloud the edge is (a cgroup CPU
     /// quota on the edge process; without a writable cgroup the edge runs at full speed,
     /// and the results say so). Give --slowdown above it: the phone is the slowest tier.
     #[arg(long, default_value_t = 4.0)]
@@ -215,12 +216,15 @@ pub fn main(cli: BenchCli) -> Result<(), BenchError> {
             let results = run::run_bench(&cli.args)?;
             let s = &results.summary;
             eprintln!(
-                "tandem bench: {} model(s) x {} network(s) in {:.0} s; regret median {} worst {}; results in {}",
+                "tandem bench: {} model(s) x {} network(s) in {:.0} s; regret median {} worst {}; with the online \
+                 estimator median {} worst {}; results in {}",
                 results.models.len(),
                 results.setup.networks.len(),
                 results.setup.duration_s,
                 s.regret_median.map_or("-".into(), |r| format!("{r:.3}")),
                 s.regret_max.map_or("-".into(), |r| format!("{r:.3}")),
+                s.regret_estimated_median.map_or("-".into(), |r| format!("{r:.3}")),
+                s.regret_estimated_max.map_or("-".into(), |r| format!("{r:.3}")),
                 cli.args.out.display()
             );
             if let Some(t) = &results.three_tiers {

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::results::{
     Results, Setup, StrategyResult, Summary, TraceResult, NEUROSURGEON_ENERGY_REDUCTION,
-    NEUROSURGEON_SPEEDUP, REGRET_TARGET_MEDIAN, REGRET_TARGET_WORST,
+    NEUROSURGEON_SPEEDUP, REGRET_ESTIMATED_TARGET_MEDIAN, REGRET_ESTIMATED_TARGET_WORST,
+    REGRET_TARGET_MEDIAN, REGRET_TARGET_WORST,
 };
 use crate::trace::TraceStats;
 
@@ -18,6 +19,7 @@ fn ms(v: Option<f64>) -> String {
 
 fn latency(s: &StrategyResult) -> String {
     match (s.latency_ms, s.latency_lower_bound_ms) {
+        (Some(l), _) if s.runs == 1 => format!("{} (1 run)", ms(Some(l))),
         (Some(l), _) => ms(Some(l)),
         (None, Some(lb)) => format!("> {}", ms(Some(lb))),
         _ => "-".into(),
@@ -60,6 +62,9 @@ pub fn render(r: &Results) -> String {
     latency_table(&mut out, r);
     energy_table(&mut out, r);
     prediction_table(&mut out, r);
+    if let Some(c) = &r.subset_coverage {
+        coverage_section(&mut out, c);
+    }
     if let Some(t) = &r.trace {
         trace_section(&mut out, t);
     }
@@ -80,8 +85,10 @@ fn setup(out: &mut String, s: &Setup) {
     let _ = writeln!(out, "# Tandem benchmark: the papers' evaluation, measured\n");
     let _ = writeln!(
         out,
-        "Phone {}x slower than the edge ({}: {}); links by {}; {} run(s) per cut; cuts: {}; {} CPUs, load average {:.1} at \
-         the start and {:.1} at the end; {:.0} s.\n",
+        "Phone {}x slower than the edge ({}: {}); links by {}; latencies are medians of {} run(s) per cut, except where a \
+         cell says `(1 run)` (a cut whose link time alone exceeds the normal cap runs once; a capped run ends its cut); \
+         cuts: {}; {} CPUs, load average {:.1} at the start and {:.1} at the end; {:.0} s. Latencies are measured; \
+         energies are modeled (the phone's energy model applied to the measured times), never measured.\n",
         s.slowdown,
         s.throttle,
         s.throttle_detail,
@@ -111,7 +118,7 @@ fn setup(out: &mut String, s: &Setup) {
 /// The headline numbers against the targets and the papers', then per network.
 fn summary(out: &mut String, m: &Summary) {
     let _ = writeln!(out, "## Summary\n");
-    let _ = writeln!(out, "| what | measured | target / paper |\n|---|---|---|");
+    let _ = writeln!(out, "| what | this run | target / paper |\n|---|---|---|");
     let _ = writeln!(
         out,
         "| planner regret, median (n = {}) | {} | ≤ {REGRET_TARGET_MEDIAN} |",
@@ -122,6 +129,17 @@ fn summary(out: &mut String, m: &Summary) {
         out,
         "| planner regret, worst | {} | ≤ {REGRET_TARGET_WORST} |",
         m.regret_max.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| planner regret with the online estimator's link (probes, offloads, OS hint), median (n = {}) | {} | ≤ {REGRET_ESTIMATED_TARGET_MEDIAN} |",
+        m.regret_estimated_count,
+        m.regret_estimated_median.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| planner regret with the online estimator's link, worst | {} | ≤ {REGRET_ESTIMATED_TARGET_WORST} |",
+        m.regret_estimated_max.map_or("-".into(), |x| format!("{x:.3}"))
     );
     let _ = writeln!(
         out,
@@ -141,18 +159,18 @@ fn summary(out: &mut String, m: &Summary) {
     );
     let _ = writeln!(
         out,
-        "| energy-optimal phone energy reduction over edge-only (mean) | {} | {:.1}% (Neurosurgeon) |\n",
+        "| energy-optimal phone energy reduction over edge-only (mean), **modeled** from measured times | {} (modeled) | {:.1}% (Neurosurgeon, measured with a power meter) |\n",
         pct(m.energy_reduction_vs_edge_only_mean),
         NEUROSURGEON_ENERGY_REDUCTION * 100.0
     );
 
     let _ = writeln!(
         out,
-        "Over 3G, LTE and Wi-Fi only (Neurosurgeon's networks): speedup over edge-only {}, energy reduction {}.\n",
+        "Over 3G, LTE and Wi-Fi only (Neurosurgeon's networks): speedup over edge-only {}, modeled energy reduction {}.\n",
         ratio(m.speedup_vs_edge_only_geomean_3g_lte_wifi, false),
         pct(m.energy_reduction_vs_edge_only_mean_3g_lte_wifi)
     );
-    let _ = writeln!(out, "| network | regret median | regret worst | speedup vs edge-only | vs local-only | energy reduction vs edge-only |");
+    let _ = writeln!(out, "| network | regret median | regret worst | speedup vs edge-only | vs local-only | modeled energy reduction vs edge-only |");
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for n in &m.by_network {
         let _ = writeln!(
@@ -174,16 +192,16 @@ fn latency_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "## Latency per strategy, ms (chosen cut in parentheses)\n");
     let _ = writeln!(
         out,
-        "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | oracle | regret | vs edge-only | vs local-only |"
+        "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | oracle | regret | vs edge-only | vs local-only | regret, estimated link (its cut) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for model in &r.models {
         for n in &model.networks {
             let st = &n.strategies;
             let with_cut = |x: &StrategyResult| format!("{} ({})", latency(x), x.cut);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 model.model,
                 n.network,
                 latency(&st.local_only),
@@ -202,6 +220,48 @@ fn latency_table(out: &mut String, r: &Results) {
                 },
                 ratio(n.speedup_vs_edge_only, n.speedup_vs_edge_only_is_lower_bound),
                 ratio(n.speedup_vs_local_only, false),
+                match (n.regret_estimated, &n.estimated) {
+                    (Some(x), Some(e)) => format!(
+                        "{}{x:.3} ({})",
+                        if n.regret_estimated_is_lower_bound { "≥ " } else { "" },
+                        e.plan.cut
+                    ),
+                    _ => "-".into(),
+                },
+            );
+        }
+    }
+    estimator_table(out, r);
+}
+
+/// What the online estimator believed on each network when it planned.
+fn estimator_table(out: &mut String, r: &Results) {
+    if !r.models.iter().flat_map(|m| &m.networks).any(|n| n.estimated.is_some()) {
+        return;
+    }
+    let _ = writeln!(out, "\n## The online estimator's link when it planned\n");
+    let _ = writeln!(
+        out,
+        "| model | network | true uplink / RTT | estimated uplink / RTT | samples | requests (offloaded) | its cut | planner's cut (true link) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for model in &r.models {
+        for n in &model.networks {
+            let Some(e) = &n.estimated else { continue };
+            let truth = r.setup.networks.iter().find(|x| x.name == n.network);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} Mbps / {:.0} ms | {} | {} ({}) | {} | {} |",
+                model.model,
+                n.network,
+                truth.map_or("-".into(), |t| format!("{} Mbps / {} ms", t.uplink_mbps, t.rtt_ms)),
+                e.link.uplink_mbps,
+                e.link.rtt_ms,
+                e.link.samples,
+                e.requests,
+                e.offloads,
+                e.plan.cut,
+                n.strategies.latency_optimal.cut
             );
         }
     }
@@ -210,7 +270,7 @@ fn latency_table(out: &mut String, r: &Results) {
 /// Modeled phone energy per strategy, per model and network.
 fn energy_table(out: &mut String, r: &Results) {
     let _ = writeln!(out, "\n## Modeled phone energy per strategy, mJ\n");
-    let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | reduction vs edge-only | vs local-only |");
+    let _ = writeln!(out, "| model | network | local-only | edge-only | latency-opt | energy-opt | balanced | energy oracle | modeled reduction vs edge-only | vs local-only |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for model in &r.models {
         for n in &model.networks {
@@ -260,13 +320,37 @@ fn prediction_table(out: &mut String, r: &Results) {
     }
 }
 
+/// The subset rule checked against the full run.
+fn coverage_section(out: &mut String, c: &crate::subset::SubsetCoverage) {
+    let _ = writeln!(out, "\n## The oracle subset rule checked against every cut\n");
+    let _ = writeln!(
+        out,
+        "Every cut was measured (`--cuts all`). Had only the subset been measured, its fastest cut would have been the \
+         fastest of all in {} of {} cells ({}); worst ratio of its latency to the fastest: {}.\n",
+        c.same_best,
+        c.cells,
+        pct(c.same_best_share),
+        c.worst_ratio.map_or("-".into(), |x| format!("{x:.3}"))
+    );
+    let _ =
+        writeln!(out, "| model | network | subset cuts / all | subset's fastest | fastest of all | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for x in &c.per_cell {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} | {} | {:.3} |",
+            x.model, x.network, x.subset_cuts, x.cuts, x.subset_best_cut, x.full_best_cut, x.ratio
+        );
+    }
+}
+
 /// The trace-driven run: the online session against the oracle.
 fn trace_section(out: &mut String, t: &TraceResult) {
     let _ = writeln!(out, "\n## Trace-driven run: {}\n", t.model);
     let _ = writeln!(
         out,
         "{:.0} s per run, bandwidth level changing every {:.1} s (seeded Markov chain over {}), a request every {:.0} \
-         ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level: {:?}.\n",
+         ms, deadline {:.0} ms; the phone reports `{}` throughout. Oracle cuts per level (the sweep's fastest measured cut): {:?}.\n",
         t.duration_ms / 1e3,
         t.segment_ms / 1e3,
         t.levels.join(", "),
@@ -283,6 +367,21 @@ fn trace_section(out: &mut String, t: &TraceResult) {
     trace_row(out, "online (estimator + re-planning)", &t.online);
     trace_row(out, "oracle (knows the trace)", &t.oracle);
     let _ = writeln!(out, "\nOnline mean latency / oracle: {}.", ratio(t.mean_latency_ratio, false));
+    let total: usize = t.visits.iter().sum();
+    let visits: Vec<String> = t
+        .levels
+        .iter()
+        .zip(&t.visits)
+        .map(|(l, n)| format!("{l} {n} ({})", pct((total > 0).then(|| *n as f64 / total as f64))))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nSegments per network: {} of {total}. The oracle (forced cuts, never given up on; the deadline only \
+         scored) offloaded successfully in {} segment(s); the online session offloaded successfully in {} of those.",
+        visits.join(", "),
+        t.oracle_offload_segments,
+        t.online_offloaded_in_oracle_offload_segments
+    );
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tandem_sdk::breaker::BreakerConfig;
 use tandem_sdk::devprofile::CalibrationOptions;
 use tandem_sdk::meta::ModelMeta;
+use tandem_sdk::netest::ProbeConfig;
 use tandem_sdk::planner::{self, PlanInput};
 use tandem_sdk::platform::FixedSignals;
 use tandem_sdk::{
@@ -19,8 +20,8 @@ use tandem_sdk::{
 use crate::error::BenchError;
 use crate::networks::Network;
 use crate::protocol::{
-    Command, CutInfo, CutPrediction, MeasureRequest, OpenedModel, PhoneSetup, PlanChoice, Response,
-    RunRecord, TraceMode, TraceRequest, TraceRun,
+    Command, CutInfo, CutPrediction, EstimatedLink, MeasureRequest, OpenedModel, PhoneSetup, PlanChoice,
+    Response, RunRecord, TraceMode, TraceRequest, TraceRun,
 };
 use crate::trace::level_at;
 
@@ -35,6 +36,25 @@ struct PhoneModel {
     device: Option<DeviceProfile>,
     /// The outputs of the first local-only run: what every other run must give.
     reference: Option<Vec<NamedTensor>>,
+    /// The online sessions behind `regret_estimated`, one per network (by name): each plans
+    /// from its own estimator.
+    online: Vec<(String, Session, Arc<FixedSignals>)>,
+}
+
+/// The probe of the online sessions: cheap (1 KB and 32 KB each way, twice: about 130 KB, 2 s
+/// on CAT1), as an app would probe an unmetered network.
+fn cheap_probe() -> ProbeConfig {
+    ProbeConfig { small_bytes: 1_000, large_bytes: 32_000, repeats: 2, timeout_ms: 20_000 }
+}
+
+/// In the trace, the online session's estimate counts as stale (a probe is due) after this
+/// long without a sample, ms (the session probes at most every 10 s).
+const TRACE_FRESH_MS: f64 = 2_000.0;
+
+/// The session tuning of the online sessions (regret with the estimator, the trace): an app's
+/// defaults, with a cheap probe, and the calibration the benchmark did reused.
+fn online_config() -> SessionConfig {
+    SessionConfig { calibrate: false, probe: cheap_probe(), ..SessionConfig::default() }
 }
 
 /// The session of the trace-driven run.
@@ -109,9 +129,12 @@ impl Phone {
             Command::Calibrate { model } => self.calibrate(&model),
             Command::Plan { model, network } => self.plan(&model, &network),
             Command::PlanThreeTiers { model, network } => self.plan_three_tiers(&model, &network),
+            Command::PlanEstimated { model, network, requests, deadline_ms } => {
+                self.plan_estimated(&model, &network, requests, deadline_ms)
+            }
             Command::Measure(req) => self.measure(&req),
-            Command::TraceOpen { model, network, deadline_ms } => {
-                self.trace_open(&model, &network, deadline_ms)
+            Command::TraceOpen { model, network, deadline_ms, oracle } => {
+                self.trace_open(&model, &network, deadline_ms, oracle)
             }
             Command::Trace(run) => self.trace(&run),
             Command::Quit => Ok(Response::Bye),
@@ -159,6 +182,24 @@ impl Phone {
                 open_ms: t.elapsed().as_secs_f64() * 1e3,
             });
             let inputs = check::seeded_inputs(model.inputs());
+            let mut online = vec![];
+            for net in &setup.networks {
+                let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
+                let session = Session::builder(&spec.path)
+                    .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
+                    .policy(Policy::latency())
+                    .signals(signals.clone())
+                    .config(online_config())
+                    .build()?;
+                let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+                if status != EdgeStatus::Verified {
+                    return Err(BenchError::Phone(format!(
+                        "model `{}` (online): the edge is {status:?}",
+                        spec.name
+                    )));
+                }
+                online.push((net.clone(), session, signals));
+            }
             self.models.push(PhoneModel {
                 name: spec.name.clone(),
                 session,
@@ -167,6 +208,7 @@ impl Phone {
                 meta,
                 device: None,
                 reference: None,
+                online,
             });
         }
         self.setup = Some(setup);
@@ -248,6 +290,74 @@ impl Phone {
         })
     }
 
+    /// The latency objective's plan from the online session's link estimate on `network`,
+    /// after it made `requests` requests of its own there (the first starts its probe, which
+    /// is waited for, up to 30 s) with the network kind as the OS reports it.
+    fn plan_estimated(
+        &mut self,
+        name: &str,
+        network: &Network,
+        requests: usize,
+        deadline_ms: f64,
+    ) -> Result<Response, BenchError> {
+        let slowdown = self.setup()?.sleep_slowdown;
+        let pm = &self.models[self.model_index(name)?];
+        let (_, online, signals) =
+            pm.online.iter().find(|(n, _, _)| *n == network.name).ok_or_else(|| {
+                BenchError::Phone(format!("no online session for network `{}`", network.name))
+            })?;
+        // A network the session has never seen: only the OS's hint (its kind) to start from.
+        signals.set(network.platform_state(&format!("estimated-{}", network.name)));
+        let mut offloads = 0;
+        for k in 0..requests {
+            let options = InferOptions { deadline_ms: Some(deadline_ms), ..Default::default() };
+            let result = online.infer_blocking_with(pm.inputs.clone(), options)?;
+            run_record(&result.report, slowdown, self.energy.compute_mw);
+            offloads += usize::from(result.report.offloaded);
+            if k == 0 {
+                let t = Instant::now();
+                while online.link_estimate().samples == 0 && t.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        let estimate = online.link_estimate();
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let edge = pm.session.edge_profile();
+        let platform = network.platform_state(&network.name);
+        let policy = Policy::latency();
+        let plan = planner::plan(&PlanInput {
+            cuts: pm.session.model().cuts(),
+            device: &device,
+            edge: edge.as_ref(),
+            cloud: None,
+            link: &estimate,
+            platform: &platform,
+            energy: &self.energy,
+            policy: &policy,
+            meta: pm.meta.as_ref(),
+            constraints: Default::default(),
+        })?;
+        Ok(Response::PlannedEstimated {
+            plan: PlanChoice {
+                objective: "latency".into(),
+                cut: plan.cut,
+                predicted_latency_ms: plan.predicted.total_ms,
+                predicted_energy_mj: plan.predicted.energy_mj,
+                reason: plan.reason,
+            },
+            link: EstimatedLink {
+                uplink_mbps: estimate.uplink_mbps,
+                downlink_mbps: estimate.downlink_mbps,
+                rtt_ms: estimate.rtt_ms,
+                samples: estimate.samples,
+                confidence: estimate.confidence,
+            },
+            requests,
+            offloads,
+        })
+    }
+
     /// The latency objective's plan with the cloud the edge advertises, on `network`'s
     /// known link, with the phone's calibrated profile (as [`Phone::plan`] for two tiers).
     fn plan_three_tiers(&mut self, name: &str, network: &Network) -> Result<Response, BenchError> {
@@ -323,18 +433,28 @@ impl Phone {
         name: &str,
         network: &Network,
         deadline_ms: f64,
+        oracle: bool,
     ) -> Result<Response, BenchError> {
         let setup = self.setup()?.clone();
         let i = self.model_index(name)?;
         let pm = &self.models[i];
         let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
         let path = pm.session.model().path().to_path_buf();
-        // The session as an app would run it: online estimation with probes, periodic edge
-        // refresh, the default breaker; only the calibration is reused.
-        let config = SessionConfig { calibrate: false, ..SessionConfig::default() };
+        // Online: the session as an app would run it (online estimation with cheap probes,
+        // periodic edge refresh, the default breaker; only the calibration is reused), which
+        // explores: it probes again whenever its estimate is older than a trace segment, so
+        // the estimator follows the link while the session computes locally. The oracle:
+        // forced cuts, never given up on (its deadline is only scored).
+        let (config, deadline) = if oracle {
+            (static_config(&setup), None)
+        } else {
+            let mut config = online_config();
+            config.estimator.fresh_ms = TRACE_FRESH_MS;
+            (config, Some(deadline_ms))
+        };
         let session = Session::builder(path)
             .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(name.to_string()))
-            .policy(Policy { deadline_ms: Some(deadline_ms), ..Policy::latency() })
+            .policy(Policy { deadline_ms: deadline, ..Policy::latency() })
             .signals(Arc::new(FixedSignals::new(network.platform_state("trace"))))
             .device_profile(device)
             .config(config)
@@ -375,7 +495,7 @@ impl Phone {
             };
             let result = ts.session.infer_blocking_with(inputs.clone(), options)?;
             let r = run_record(&result.report, slowdown, self.energy.compute_mw);
-            let deadline_met = result.report.deadline_ms.map(|d| r.total_ms <= d);
+            let deadline_met = result.report.deadline_ms.or(run.deadline_ms).map(|d| r.total_ms <= d);
             requests.push(TraceRequest {
                 t_start_ms: start_ms,
                 level,

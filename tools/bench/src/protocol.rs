@@ -32,6 +32,11 @@ pub struct PhoneSetup {
     pub calibration_cuts: usize,
     /// Timed runs per calibrated cut.
     pub calibration_runs: usize,
+    /// The networks of the static experiments: each model gets one online session per
+    /// network (for `regret_estimated`: a session probes at most every 10 s, so each network
+    /// starts from a session that has never probed).
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// One request of the static experiments: run `cut` on `network`.
@@ -80,6 +85,9 @@ pub struct TraceRun {
     pub duration_ms: f64,
     /// A request starts every `period_ms` (or as soon as the previous one ends, if later).
     pub period_ms: f64,
+    /// The deadline scored when the session had none (the oracle's), ms.
+    #[serde(default)]
+    pub deadline_ms: Option<f64>,
 }
 
 /// A command to the phone.
@@ -108,6 +116,21 @@ pub enum Command {
         /// The network.
         network: Network,
     },
+    /// Plan with the online estimator: on `network` (the link is shaped to it), the model's
+    /// online session (probes, its own offloads, the network kind as the OS reports it)
+    /// makes `requests` requests planned by itself, waits for its first probe, and the
+    /// latency objective is planned from its link estimate (with the same device and edge
+    /// profiles as [`Command::Plan`]).
+    PlanEstimated {
+        /// The model's name.
+        model: String,
+        /// The network.
+        network: Network,
+        /// Requests the online session makes first (each with `deadline_ms`).
+        requests: usize,
+        /// Their deadline, ms (the sweep's cap).
+        deadline_ms: f64,
+    },
     /// Run forced-cut requests.
     Measure(MeasureRequest),
     /// Build the trace session: latency objective with a deadline, online estimation.
@@ -118,6 +141,10 @@ pub enum Command {
         network: Network,
         /// The requests' deadline, ms.
         deadline_ms: f64,
+        /// The oracle's session: no deadline and no edge timeout short of the cap, so that a
+        /// forced cut is never given up on (the deadline is still scored).
+        #[serde(default)]
+        oracle: bool,
     },
     /// Run a trace.
     Trace(TraceRun),
@@ -150,7 +177,7 @@ pub struct OpenedModel {
 }
 
 /// The planner's decision for one objective.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanChoice {
     /// `latency`, `energy` or `balanced`.
     pub objective: String,
@@ -175,6 +202,21 @@ pub struct CutPrediction {
     pub latency_ms: f64,
     /// Predicted phone energy, mJ.
     pub energy_mj: f64,
+}
+
+/// The online estimator's view of a link when it planned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedLink {
+    /// Uplink, Mbps.
+    pub uplink_mbps: f64,
+    /// Downlink, Mbps.
+    pub downlink_mbps: f64,
+    /// Round trip, ms.
+    pub rtt_ms: f64,
+    /// Uplink samples it rests on (probes and offloads); 0: the network kind's prior.
+    pub samples: usize,
+    /// The estimator's confidence, 0 to 1.
+    pub confidence: f64,
 }
 
 /// One measured request.
@@ -292,6 +334,17 @@ pub enum Response {
         /// Whether the session's edge profile described a cloud.
         cloud_known: bool,
     },
+    /// The latency objective's plan from the online estimator's link estimate.
+    PlannedEstimated {
+        /// The plan.
+        plan: PlanChoice,
+        /// What the estimator believed.
+        link: EstimatedLink,
+        /// Requests the online session made before planning.
+        requests: usize,
+        /// How many of them the edge answered.
+        offloads: usize,
+    },
     /// Measured runs.
     Measured {
         /// The reported runs (warm-ups excluded); fewer than asked when the first was capped.
@@ -324,6 +377,7 @@ mod tests {
             trace: vec![TraceSegment { start_ms: 0.0, level: 1 }],
             duration_ms: 1000.0,
             period_ms: 100.0,
+            deadline_ms: Some(500.0),
         });
         let line = serde_json::to_string(&cmd).expect("encodes");
         assert!(!line.contains('\n'));

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edge::ProfileState;
 use crate::networks::Network;
-use crate::protocol::{PlanChoice, RunRecord, TraceRequest};
+use crate::protocol::{EstimatedLink, PlanChoice, RunRecord, TraceRequest};
 use crate::stats;
 use crate::trace::{TraceSegment, TraceStats};
 
@@ -33,6 +33,10 @@ pub const NEUROSURGEON_ENERGY_REDUCTION: f64 = 0.595;
 pub const REGRET_TARGET_MEDIAN: f64 = 1.05;
 /// See [`REGRET_TARGET_MEDIAN`].
 pub const REGRET_TARGET_WORST: f64 = 1.15;
+/// The targets of the regret with the online estimator: median and worst.
+pub const REGRET_ESTIMATED_TARGET_MEDIAN: f64 = 1.10;
+/// See [`REGRET_ESTIMATED_TARGET_MEDIAN`].
+pub const REGRET_ESTIMATED_TARGET_WORST: f64 = 1.30;
 
 /// One cut measured (or not) on one network.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -140,11 +144,16 @@ pub struct StrategyResult {
     pub predicted_latency_ms: Option<f64>,
     /// The planner's predicted energy for this cut, mJ.
     pub predicted_energy_mj: Option<f64>,
+    /// How many runs the latency is the median of (fewer than `setup.runs` for a cut whose
+    /// link time alone exceeds the normal cap, or whose first run was capped).
+    #[serde(default)]
+    pub runs: usize,
 }
 
 impl StrategyResult {
     fn of(c: &CutResult) -> Self {
         StrategyResult {
+            runs: c.runs_ms.len(),
             cut: c.cut,
             latency_ms: c.latency_ms,
             latency_lower_bound_ms: c.latency_lower_bound_ms,
@@ -192,6 +201,19 @@ pub struct Confirmation {
     pub oracle_ms: Option<f64>,
 }
 
+/// The latency objective's plan from the online estimator on one network.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedPlan {
+    /// The plan.
+    pub plan: PlanChoice,
+    /// The estimator's link when it planned.
+    pub link: EstimatedLink,
+    /// Requests the online session made on this network before (planned by itself).
+    pub requests: usize,
+    /// How many of them the edge answered.
+    pub offloads: usize,
+}
+
 /// One model on one network.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkResult {
@@ -208,6 +230,17 @@ pub struct NetworkResult {
     pub regret_is_lower_bound: bool,
     /// The back-to-back re-measurement of the chosen and the oracle's cut.
     pub confirmation: Option<Confirmation>,
+    /// The planner's regret when it plans from the online estimator (what a phone sees:
+    /// probes, its own offloads, the network kind) instead of the true link: the latency of
+    /// its cut over the oracle's (see [`NetworkResult::set_estimated`]).
+    #[serde(default)]
+    pub regret_estimated: Option<f64>,
+    /// Whether `regret_estimated` is a lower bound (its cut was capped).
+    #[serde(default)]
+    pub regret_estimated_is_lower_bound: bool,
+    /// The plan from the online estimator, and what the estimator believed.
+    #[serde(default)]
+    pub estimated: Option<EstimatedPlan>,
     /// Energy objective's energy over the energy oracle's, >= 1.
     pub energy_regret: Option<f64>,
     /// The balanced objective's latency over the oracle's.
@@ -294,6 +327,9 @@ impl NetworkResult {
             regret_sweep: regret,
             regret_is_lower_bound,
             confirmation: None,
+            regret_estimated: None,
+            regret_estimated_is_lower_bound: false,
+            estimated: None,
             energy_regret: ratio(s.energy_optimal.energy_mj, s.energy_oracle.energy_mj),
             balanced_latency_ratio: ratio(s.balanced.latency_ms, oracle_ms),
             speedup_vs_edge_only,
@@ -315,6 +351,31 @@ impl NetworkResult {
     pub fn needs_confirmation(&self) -> Option<(usize, usize)> {
         let (c, o) = (&self.strategies.latency_optimal, &self.strategies.oracle);
         (c.cut != o.cut && c.latency_ms.is_some() && o.latency_ms.is_some()).then_some((c.cut, o.cut))
+    }
+
+    /// Takes the estimator's plan, after the confirmation pass: `regret_estimated` is
+    /// `regret` when it chose the planner's cut (true links), 1 when it chose the oracle's,
+    /// else its cut's latency in the sweep over the oracle's (a lower bound if capped).
+    pub fn set_estimated(&mut self, estimated: EstimatedPlan) {
+        let cut = estimated.plan.cut;
+        let oracle = &self.strategies.oracle;
+        let (regret, lower) = if cut == self.strategies.latency_optimal.cut {
+            (self.regret, self.regret_is_lower_bound)
+        } else if cut == oracle.cut {
+            (oracle.latency_ms.map(|_| 1.0), false)
+        } else {
+            match (self.cuts.iter().find(|c| c.cut == cut), oracle.latency_ms) {
+                (Some(c), Some(o)) if o > 0.0 => match (c.latency_ms, c.latency_lower_bound_ms) {
+                    (Some(l), _) => (Some(l / o), false),
+                    (None, Some(lb)) => (Some(lb / o), true),
+                    _ => (None, false),
+                },
+                _ => (None, false),
+            }
+        };
+        self.regret_estimated = regret;
+        self.regret_estimated_is_lower_bound = lower;
+        self.estimated = Some(estimated);
     }
 
     /// Takes the confirmation pass's runs: `regret` becomes the ratio of their medians.
@@ -388,6 +449,9 @@ pub struct Setup {
     pub slowdown: f64,
     /// `cgroup` or `calibrated_sleep`.
     pub throttle: String,
+    /// Which throttle ran: `cgroup_v1`, `cgroup_v2` or `calibrated_sleep`.
+    #[serde(default)]
+    pub throttle_kind: String,
     /// What the throttle is, in words (cgroup path and quota, or why the fallback).
     pub throttle_detail: String,
     /// `linkemu` or `kernel`.
@@ -433,6 +497,18 @@ pub struct Summary {
     pub regret_sweep_max: Option<f64>,
     /// Whether the targets (median <= 1.05, worst <= 1.15) are met.
     pub regret_target_met: bool,
+    /// Median regret with the online estimator's link.
+    #[serde(default)]
+    pub regret_estimated_median: Option<f64>,
+    /// Worst regret with the online estimator's link.
+    #[serde(default)]
+    pub regret_estimated_max: Option<f64>,
+    /// (model, network) pairs with an estimated regret.
+    #[serde(default)]
+    pub regret_estimated_count: usize,
+    /// Whether its targets (median <= 1.10, worst <= 1.30) are met.
+    #[serde(default)]
+    pub regret_estimated_target_met: bool,
     /// Geometric mean speedup of the latency-optimal strategy over edge-only (lower bounds
     /// included where edge-only was capped, so this is itself a lower bound then).
     pub speedup_vs_edge_only_geomean: Option<f64>,
@@ -519,6 +595,8 @@ impl Summary {
         let energy: Vec<f64> = nets().filter_map(|n| n.energy_reduction_vs_edge_only).collect();
         let regret_median = stats::median(&regrets);
         let regret_max = stats::max(&regrets);
+        let estimated: Vec<f64> = nets().filter_map(|n| n.regret_estimated).collect();
+        let (est_median, est_max) = (stats::median(&estimated), stats::max(&estimated));
         Summary {
             regret_median,
             regret_max,
@@ -527,6 +605,11 @@ impl Summary {
             regret_sweep_max: stats::max(&sweep),
             regret_target_met: regret_median.is_some_and(|m| m <= REGRET_TARGET_MEDIAN)
                 && regret_max.is_some_and(|m| m <= REGRET_TARGET_WORST),
+            regret_estimated_median: est_median,
+            regret_estimated_max: est_max,
+            regret_estimated_count: estimated.len(),
+            regret_estimated_target_met: est_median.is_some_and(|m| m <= REGRET_ESTIMATED_TARGET_MEDIAN)
+                && est_max.is_some_and(|m| m <= REGRET_ESTIMATED_TARGET_WORST),
             speedup_vs_edge_only_geomean: stats::geomean(&edge),
             speedup_vs_edge_only_includes_lower_bounds: nets().any(|n| n.speedup_vs_edge_only_is_lower_bound),
             speedup_vs_local_only_geomean: stats::geomean(&local),
@@ -575,6 +658,15 @@ pub struct TraceResult {
     pub oracle: TraceStats,
     /// Online mean latency over the oracle's.
     pub mean_latency_ratio: Option<f64>,
+    /// Segments of the trace at each level (in `levels`' order).
+    #[serde(default)]
+    pub visits: Vec<usize>,
+    /// Segments in which the oracle's requests offloaded (and the edge answered).
+    #[serde(default)]
+    pub oracle_offload_segments: usize,
+    /// Of those, segments in which an online request offloaded successfully too.
+    #[serde(default)]
+    pub online_offloaded_in_oracle_offload_segments: usize,
     /// Every online request.
     pub online_requests: Vec<TraceRequest>,
     /// Every oracle request.
@@ -599,6 +691,9 @@ pub struct Results {
     /// The three-tier scenario (`--three-tiers`), if run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub three_tiers: Option<crate::three_tiers::ThreeTiersResult>,
+    /// With `--cuts all`: the subset rule checked against the full measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_coverage: Option<crate::subset::SubsetCoverage>,
 }
 
 /// The schema name in `results.json`.

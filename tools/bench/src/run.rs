@@ -173,6 +173,10 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
         })?;
     let progress = progress_bar();
     let (throttle, throttle_detail) = phone_throttle(&s)?;
+    let throttle_kind = match &throttle {
+        Throttle::Cgroup(c) => c.kind(),
+        Throttle::Sleep => "calibrated_sleep",
+    };
     let priority = matches!(throttle, Throttle::Cgroup(_));
     let cloud = s
         .three_tiers
@@ -224,9 +228,15 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
     let throttle_name = if sleep_slowdown.is_some() { "calibrated_sleep" } else { "cgroup" };
     let results = Results {
         schema: SCHEMA.into(),
-        setup: setup_of(&s, &clock, throttle_name, throttle_detail, edge.profiles),
+        setup: Setup {
+            throttle_kind: throttle_kind.into(),
+            ..setup_of(&s, &clock, throttle_name, throttle_detail, edge.profiles)
+        },
         skipped_models: s.skipped.clone(),
         summary: Summary::of(&models),
+        subset_coverage: s
+            .all_cuts
+            .then(|| crate::subset::coverage(&models, s.min_bytes_drop, s.max_oracle_cuts)),
         models,
         trace,
         three_tiers,
@@ -288,11 +298,8 @@ fn phone_throttle(s: &Settings) -> Result<(Throttle, String), BenchError> {
                 "the edge in a group with cpu.shares={} and no quota"
             };
             let detail = format!(
-                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={}, cpu.shares={}; {}",
-                c.dir().display(),
-                c.quota_us().unwrap_or(0),
-                c.period_us().unwrap_or(0),
-                crate::throttle::PRIORITY_SHARES,
+                "{}; {}",
+                c.describe(),
                 edge.replace("{}", &crate::throttle::PRIORITY_SHARES.to_string()),
             );
             Ok((Throttle::Cgroup(c), detail))
@@ -387,6 +394,7 @@ fn open_phone(
         sleep_slowdown,
         calibration_cuts: s.calibration_cuts,
         calibration_runs: 3,
+        networks: s.networks.iter().map(|n| n.name.clone()).collect(),
     };
     match throttle.unthrottled(pid, || phone.call(&Command::Open(setup)))? {
         Response::Opened { models } => Ok((phone, models)),
@@ -415,6 +423,7 @@ fn setup_of(
         quick: s.quick,
         slowdown: s.slowdown,
         throttle: throttle.into(),
+        throttle_kind: String::new(), // run_bench fills it in: it knows the group
         throttle_detail,
         shaper: match s.shaper {
             ShaperChoice::Linkemu => "linkemu".into(),
@@ -548,7 +557,12 @@ fn run_trace(
         progress.set_message(format!("{pick}: trace ({label}, {:.0} s)", s.trace_ms / 1e3));
         let first = trace.first().map_or(0, |t| t.level);
         link.set(&nets[first])?;
-        let open = Command::TraceOpen { model: pick.clone(), network: reported.clone(), deadline_ms };
+        let open = Command::TraceOpen {
+            model: pick.clone(),
+            network: reported.clone(),
+            deadline_ms,
+            oracle: mode != TraceMode::Online,
+        };
         match throttle.unthrottled(phone.pid(), || phone.call(&open))? {
             Response::TraceReady => {}
             r => return Err(unexpected(&r)),
@@ -560,6 +574,7 @@ fn run_trace(
             trace: trace.clone(),
             duration_ms: s.trace_ms,
             period_ms: s.period_ms,
+            deadline_ms: Some(deadline_ms),
         }));
         stop.store(true, Ordering::SeqCst);
         let applied =
@@ -580,6 +595,8 @@ fn run_trace(
     let oracle = summarize(&oracle_requests, oracle_cut, uplink);
     let mean_latency_ratio =
         (oracle.mean_latency_ms > 0.0).then(|| online.mean_latency_ms / oracle.mean_latency_ms);
+    let segments = crate::trace::offload_segments(&trace, &oracle_requests, &online_requests);
+    let visits = crate::trace::visits(&trace, nets.len());
     Ok(Some(TraceResult {
         model: pick,
         reported_network: reported.kind.clone(),
@@ -595,6 +612,9 @@ fn run_trace(
         online,
         oracle,
         mean_latency_ratio,
+        visits,
+        oracle_offload_segments: segments.0,
+        online_offloaded_in_oracle_offload_segments: segments.1,
         online_requests,
         oracle_requests,
     }))

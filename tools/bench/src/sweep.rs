@@ -7,10 +7,14 @@ use indicatif::ProgressBar;
 use crate::error::BenchError;
 use crate::networks::Network;
 use crate::protocol::{Command, CutPrediction, MeasureRequest, ModelSpec, OpenedModel, PlanChoice, Response};
-use crate::results::{Calibration, CutResult, ModelResult, NetworkResult};
+use crate::results::{Calibration, CutResult, EstimatedPlan, ModelResult, NetworkResult};
 use crate::run::{unexpected, Link, PhoneProcess};
 use crate::settings::Settings;
 use crate::subset::oracle_subset;
+
+/// Requests the online session makes on a network before the estimator's plan is taken:
+/// the first starts its probe; the others may offload and so add samples.
+const ESTIMATOR_REQUESTS: usize = 3;
 
 /// What the phone's session planned for one model on every network.
 struct Planned {
@@ -49,7 +53,13 @@ pub(crate) fn measure_model(
     let calibration = m.calibrate()?;
     m.settle()?;
     let planned = m.plan()?;
-    let chosen: Vec<usize> = planned.plans.iter().flat_map(|(p, _)| p.iter().map(|c| c.cut)).collect();
+    let estimated = m.plan_estimated(&planned)?;
+    let chosen: Vec<usize> = planned
+        .plans
+        .iter()
+        .flat_map(|(p, _)| p.iter().map(|c| c.cut))
+        .chain(estimated.iter().map(|e| e.plan.cut))
+        .collect();
     let cuts = if s.all_cuts {
         (0..=last).collect()
     } else {
@@ -67,6 +77,9 @@ pub(crate) fn measure_model(
         .collect();
     m.confirm(&mut networks, normal_cap)?;
     link.unlimited()?;
+    for (n, e) in networks.iter_mut().zip(estimated) {
+        n.set_estimated(e);
+    }
     Ok(ModelResult {
         model: spec.name.clone(),
         path: spec.path.display().to_string(),
@@ -150,6 +163,34 @@ impl ModelSweep<'_> {
             }
         }
         Ok(planned)
+    }
+
+    /// On every network (the link shaped to it), the online session's requests and then
+    /// the plan from its link estimate (see [`Command::PlanEstimated`]); the requests'
+    /// deadline is the cap, from the planner's local-only time.
+    fn plan_estimated(&mut self, planned: &Planned) -> Result<Vec<EstimatedPlan>, BenchError> {
+        let s = self.s;
+        let local_ms = planned.device_before_ms.last().copied().unwrap_or(0.0);
+        let deadline_ms = (s.cap_factor * local_ms).max(local_ms + s.cap_floor_ms);
+        let mut out = vec![];
+        for n in &s.networks {
+            self.progress.set_message(format!("{}: the online estimator on {}", self.name, n.name));
+            self.link.set(n)?;
+            let cmd = Command::PlanEstimated {
+                model: self.name.to_string(),
+                network: n.clone(),
+                requests: ESTIMATOR_REQUESTS,
+                deadline_ms,
+            };
+            match self.phone.call(&cmd)? {
+                Response::PlannedEstimated { plan, link, requests, offloads } => {
+                    out.push(EstimatedPlan { plan, link, requests, offloads })
+                }
+                r => return Err(unexpected(&r)),
+            }
+        }
+        self.link.unlimited()?;
+        Ok(out)
     }
 
     /// The cap of a run at `cut` given local-only's cap.

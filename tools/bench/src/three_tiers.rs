@@ -309,13 +309,7 @@ pub(crate) fn throttle_edge(t: &ThreeTierSettings, pid: u32) -> (Option<CpuThrot
             .and_then(|g| g.add(pid).map(|_| g));
     match group {
         Ok(g) => {
-            let detail = format!(
-                "cgroup v1 {}: cpu.cfs_quota_us={} per cpu.cfs_period_us={} ({}x slower than the unthrottled cloud)",
-                g.dir().display(),
-                g.quota_us().unwrap_or(0),
-                g.period_us().unwrap_or(0),
-                t.edge_slowdown
-            );
+            let detail = format!("{} ({}x slower than the unthrottled cloud)", g.describe(), t.edge_slowdown);
             (Some(g), "cgroup".into(), detail)
         }
         Err(e) => (

@@ -1,11 +1,14 @@
 //! Dynamic bandwidth: a seeded Markov chain over the network levels, and the statistics of
 //! a run over it.
 //!
-//! Every `segment_ms` the link moves one level down (probability 0.35), one level up (0.35)
-//! or stays (0.3); at the slowest or fastest level the move that would leave the range
-//! becomes a move the other way. The levels are the emulated networks' rates and round
-//! trips; the phone keeps reporting one network (it is not told that the link changed), so
-//! only its estimator can notice.
+//! Every `segment_ms` the link stays at its level (probability 0.4) or moves to any other
+//! level, each equally likely (0.6 shared among them): a phone walks from Wi-Fi to LTE or to
+//! a weak CAT1 cell as readily as one step. Every level is reachable from every other in one
+//! step, so the chain's stationary distribution is uniform (each network a quarter of the
+//! time over four networks); a run's actual visits are counted in its results
+//! (`trace.visits`). The levels are the emulated networks' rates and round trips; the phone
+//! keeps reporting one network (it is not told that the link changed), so only its
+//! estimator can notice.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,20 @@ impl SplitMix64 {
     }
 }
 
+/// The probability that the link stays at its level for another segment.
+pub const STAY: f64 = 0.4;
+
+/// How often a trace is at each level: segments per level.
+pub fn visits(trace: &[TraceSegment], levels: usize) -> Vec<usize> {
+    let mut v = vec![0; levels];
+    for s in trace {
+        if let Some(x) = v.get_mut(s.level) {
+            *x += 1;
+        }
+    }
+    v
+}
+
 /// A Markov-chain trace over `levels` levels: `duration_ms` long, one segment per
 /// `segment_ms`, starting at a random level. Deterministic in `seed`.
 pub fn markov_trace(levels: usize, duration_ms: f64, segment_ms: f64, seed: u64) -> Vec<TraceSegment> {
@@ -59,19 +76,12 @@ pub fn markov_trace(levels: usize, duration_ms: f64, segment_ms: f64, seed: u64)
     while t < duration_ms {
         out.push(TraceSegment { start_ms: t, level });
         let r = rng.next_f64();
-        let step: i64 = if r < 0.35 {
-            -1
-        } else if r < 0.70 {
-            1
-        } else {
-            0
-        };
-        let next = level as i64 + step;
-        level = if next < 0 || next >= levels as i64 {
-            (level as i64 - step).clamp(0, levels as i64 - 1) as usize
-        } else {
-            next as usize
-        };
+        if levels > 1 && r >= STAY {
+            // one of the other levels, uniformly
+            let k = (((r - STAY) / (1.0 - STAY)) * (levels - 1) as f64) as usize;
+            let k = k.min(levels - 2);
+            level = if k >= level { k + 1 } else { k };
+        }
         t += segment_ms;
     }
     out
@@ -80,6 +90,31 @@ pub fn markov_trace(levels: usize, duration_ms: f64, segment_ms: f64, seed: u64)
 /// The level in effect at `t_ms`.
 pub fn level_at(trace: &[TraceSegment], t_ms: f64) -> usize {
     trace.iter().take_while(|s| s.start_ms <= t_ms).last().or(trace.first()).map_or(0, |s| s.level)
+}
+
+/// The segment a request started in (index into the trace).
+fn segment_of(trace: &[TraceSegment], t_ms: f64) -> usize {
+    trace.iter().take_while(|s| s.start_ms <= t_ms).count().saturating_sub(1)
+}
+
+/// Segments in which the oracle's requests offloaded successfully, and how many of those
+/// saw a successful online offload too.
+pub fn offload_segments(
+    trace: &[TraceSegment],
+    oracle: &[TraceRequest],
+    online: &[TraceRequest],
+) -> (usize, usize) {
+    let offloaded = |reqs: &[TraceRequest]| {
+        let mut v = vec![false; trace.len()];
+        for r in reqs.iter().filter(|r| r.offloaded) {
+            if let Some(x) = v.get_mut(segment_of(trace, r.t_start_ms)) {
+                *x = true;
+            }
+        }
+        v
+    };
+    let (o, n) = (offloaded(oracle), offloaded(online));
+    (o.iter().filter(|x| **x).count(), o.iter().zip(&n).filter(|(a, b)| **a && **b).count())
 }
 
 /// What a trace run achieved.
@@ -153,12 +188,25 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(a.len(), 20);
         assert!(a.iter().all(|s| s.level < 4));
-        assert!(
-            a.windows(2).all(|w| (w[0].level as i64 - w[1].level as i64).abs() <= 1),
-            "one level per step"
-        );
         assert!(a.windows(2).any(|w| w[0].level != w[1].level), "the bandwidth changes");
+        assert!(markov_trace(1, 10_000.0, 1_000.0, 3).iter().all(|s| s.level == 0));
         assert!(markov_trace(0, 1000.0, 10.0, 1).is_empty());
+    }
+
+    #[test]
+    fn the_chain_visits_every_level_about_equally_and_jumps_across() {
+        let t = markov_trace(4, 4_000_000.0, 1_000.0, 9);
+        let v = visits(&t, 4);
+        assert_eq!(v.iter().sum::<usize>(), 4000);
+        for (level, n) in v.iter().enumerate() {
+            assert!((800..1200).contains(n), "level {level}: {n} of 4000 segments");
+        }
+        let stays = t.windows(2).filter(|w| w[0].level == w[1].level).count() as f64 / 3999.0;
+        assert!((stays - STAY).abs() < 0.04, "stays {stays}");
+        assert!(t.windows(2).any(|w| w[0].level.abs_diff(w[1].level) > 1), "jumps across levels");
+        // the committed trace's seed and length: every network visited
+        let committed = markov_trace(4, 120_000.0, 4_000.0, 9);
+        assert!(visits(&committed, 4).iter().all(|n| *n > 0), "{:?}", visits(&committed, 4));
     }
 
     #[test]
@@ -192,5 +240,11 @@ mod tests {
         assert_eq!(s.oracle_cut_agreement, 0.5);
         assert_eq!(s.uplink_error_log2_median, Some(0.5));
         assert_eq!(summarize(&[], |_| None, |_| 1.0), TraceStats::default());
+        // segments 0 (0-100 ms) and 1 (100 ms on): the oracle offloaded in both, online in 1
+        let t = [TraceSegment { start_ms: 0.0, level: 0 }, TraceSegment { start_ms: 100.0, level: 1 }];
+        let at = |t_start_ms: f64, offloaded: bool| TraceRequest { t_start_ms, offloaded, ..reqs[0].clone() };
+        let oracle = [at(10.0, true), at(150.0, true)];
+        let online = [at(20.0, false), at(120.0, true), at(160.0, false)];
+        assert_eq!(offload_segments(&t, &oracle, &online), (2, 1));
     }
 }

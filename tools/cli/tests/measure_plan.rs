@@ -53,7 +53,7 @@ async fn probe_separates_rtt_and_throughput_against_the_real_edge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_profile_endpoint_feeds_the_planner() {
+async fn the_edge_profile_endpoint_feeds_the_planner_its_measured_costs() {
     let edge = EdgeServer::builder()
         .model_file(model_path("tiny_resnet"))
         .profile_budget(Duration::from_secs(20))
@@ -99,8 +99,39 @@ async fn the_edge_profile_endpoint_feeds_the_planner() {
         constraints: Default::default(),
     })
     .expect("the edge's own profile is consistent");
-    assert!(plan.predicted.total_ms.is_finite());
-    assert_eq!(plan.table.len(), model.cuts().len());
+    let cuts = model.cuts().len();
+    assert_eq!(plan.table.len(), cuts);
+    // Every row is priced from the profiles: the phone's time before the cut, the edge's
+    // measured time after it (less its time after the last cut, the empty tail) plus its
+    // reported queue wait, the bytes over the link, one round trip.
+    let load = &edge_profile.load;
+    assert!(load.in_flight + load.queued < load.capacity.max(1), "an idle edge: {load:?}");
+    let after_last = edge_profile.cuts[cuts - 1].after_ms.unwrap_or(0.0);
+    for row in &plan.table {
+        let c = row.cut;
+        assert!((row.phone_ms - device.before_ms[c]).abs() < 1e-9, "cut {c}: {row:?}");
+        if c + 1 < cuts {
+            let after = edge_profile.cuts[c].after_ms.expect("the edge measured every cut");
+            let want = (after - after_last).max(0.0) + load.queue_wait_ms;
+            assert!(
+                (row.edge_ms - want).abs() < 1e-6,
+                "cut {c}: edge {} ms, measured {want} ms",
+                row.edge_ms
+            );
+            let link_floor = row.bytes_up as f64 * 8.0 / (link.uplink_mbps * 1e3);
+            assert!(row.upload_ms >= link_floor - 1e-9, "cut {c}: {row:?}");
+        } else {
+            assert_eq!((row.bytes_up, row.edge_ms), (0, 0.0), "local-only: {row:?}");
+        }
+        let round_trip = if c + 1 < cuts { link.rtt_ms } else { 0.0 };
+        let parts = row.phone_ms + row.upload_ms + row.edge_ms + row.download_ms + round_trip;
+        assert!((row.latency_ms - parts).abs() < 1e-6, "cut {c}: {row:?}");
+    }
+    // The latency objective takes the fastest row.
+    let best = plan.table.iter().filter(|r| r.allowed).min_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms));
+    let best = best.expect("an allowed row");
+    assert_eq!(plan.cut, best.cut, "{}", plan.reason);
+    assert!((plan.predicted.total_ms - best.latency_ms).abs() < 1e-9);
     edge.shutdown().await.expect("shutdown");
 }
 

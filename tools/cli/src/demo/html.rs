@@ -199,7 +199,7 @@ Phone emulated {}x slower than this machine; the edge is this machine. Objective
 }
 
 fn decisions_table(h: &mut String, report: &DemoReport) {
-    h.push_str("<h2>Decisions</h2>\n<table id=\"decisions\"><tr><th>network</th><th>photo</th><th>plan</th><th>predicted</th><th>measured</th><th>bytes up</th><th>phone energy</th><th>distance</th><th>decision</th><th>correct</th><th>why</th></tr>\n");
+    h.push_str("<h2>Decisions</h2>\n<table id=\"decisions\"><tr><th>network</th><th>photo</th><th>plan</th><th>predicted</th><th>measured</th><th>bytes up</th><th>phone energy (modeled)</th><th>distance</th><th>decision</th><th>correct</th><th>why</th></tr>\n");
     for d in &report.decisions {
         let plan = match (&d.after_node, d.offloaded, &d.fallback) {
             (Some(n), true, _) => format!("cut {} (after {n})", d.cut),

@@ -345,9 +345,10 @@ impl Phone<'_> {
             &self.pb,
             format!(
                 "  {:<24} {:<30} {:>9} {:>8} {:>9}  decision",
-                "photo", "plan", "latency", "up", "energy"
+                "photo", "plan", "latency", "up", "energy*"
             ),
         );
+        say(&self.pb, "  (* the phone's energy is modeled from the measured times, not measured)");
         // One unreported request first: it builds the parts this network's plan needs on
         // the phone and the edge, as an app's first frame would.
         self.pb.set_message(format!("{}: warming up", net.label));

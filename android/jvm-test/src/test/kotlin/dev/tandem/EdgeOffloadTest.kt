@@ -1,9 +1,11 @@
 package dev.tandem
 
+import dev.tandem.model.Encoding
 import dev.tandem.planner.NetworkKind
 import dev.tandem.planner.Policy
 import dev.tandem.planner.Tier
 import dev.tandem.sdk.EdgeStatus
+import dev.tandem.sdk.FallbackReason
 import dev.tandem.sdk.InferOptions
 import kotlin.math.abs
 import kotlinx.coroutines.runBlocking
@@ -44,7 +46,12 @@ class EdgeOffloadTest {
         ).use { tandem ->
             assertEquals(EdgeStatus.VERIFIED, tandem.awaitEdge(timeoutMs = 30_000))
             val mid = tandem.modelInfo.cutCount / 2u
-            val result = tandem.infer(listOf(TestModels.tinyResnetInput()), InferOptions(cut = mid))
+            // fp32 on the wire: the edge runs the same engine on the same bits, so the outputs
+            // may differ only by float rounding of differently fused parts
+            val result = tandem.infer(
+                listOf(TestModels.tinyResnetInput()),
+                InferOptions(cut = mid, encoding = Encoding.FP32),
+            )
             val report = result.report
             assertTrue(report.offloaded, report.summary)
             assertNull(report.fallbackReason, report.summary)
@@ -57,7 +64,7 @@ class EdgeOffloadTest {
 
             val got = result.outputs.single().toFloatArray()
             val diff = got.indices.maxOf { abs(got[it] - expected[it]) }
-            assertTrue(diff < 1e-2f, "edge and phone disagree by $diff")
+            assertTrue(diff <= 1e-5f, "edge and phone disagree by $diff")
         }
     }
 
@@ -72,7 +79,7 @@ class EdgeOffloadTest {
             val mid = tandem.modelInfo.cutCount / 2u
             val report = tandem.infer(listOf(TestModels.tinyResnetInput()), InferOptions(cut = mid)).report
             assertTrue(!report.offloaded, report.summary)
-            assertTrue(report.fallbackReason != null, report.summary)
+            assertEquals(FallbackReason.Unauthorized, report.fallbackReason, report.summary)
         }
     }
 }
