@@ -559,6 +559,7 @@ mod tests {
                 .collect(),
             load: EdgeLoad::default(),
             cloud: None,
+            engine: None,
         }
     }
 
