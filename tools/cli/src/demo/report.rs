@@ -100,7 +100,7 @@ impl KindCounts {
     }
 }
 
-/// One way of running the request, measured in a scenario (median of its runs).
+/// One way of running the request, measured in a scenario (its fastest run of several).
 #[derive(Clone, Debug, Serialize)]
 pub(super) struct Measured {
     /// `chosen` (the planner's plan, forced), `local`, or `cut N`.
@@ -242,7 +242,7 @@ pub(super) fn mark(ok: bool) -> &'static str {
     }
 }
 
-/// Medians of one way's runs: end-to-end ms, energy mJ, phone ms.
+/// One way's measured numbers: end-to-end ms, energy mJ, phone ms.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Sample {
     pub(super) total_ms: f64,
