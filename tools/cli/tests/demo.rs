@@ -97,7 +97,7 @@ fn quick_demo_decides_right_in_every_scenario_with_local_split_and_edge_plans() 
     .expect("valid JSON");
     assert_eq!(json["all_correct"], true);
     assert_eq!(json["plans_within_limit"], true, "{}", json["scenarios"]);
-    assert_eq!(json["edge_engine"]["name"].as_str().is_some(), true);
+    assert!(json["edge_engine"]["name"].as_str().is_some());
     let floor = json["privacy_floor_cut"].as_u64().expect("floor");
     let last = json["last_cut"].as_u64().expect("last_cut");
     assert!(floor >= 1, "the raw input must stay on the phone");

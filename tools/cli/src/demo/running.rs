@@ -600,7 +600,7 @@ impl Phone<'_> {
     }
 
     /// One way's numbers (its fastest run), and its measured points for the chart.
-    fn summarize_way(&mut self, label: &str, runs: &[(Report, Emulated)]) -> Measured {
+    fn summarize_way(&self, label: &str, runs: &[(Report, Emulated)]) -> Measured {
         // The fastest run, and its numbers: load from the other programs of a shared machine
         // only ever adds time, so the fastest of a few interleaved runs is the steadiest
         // estimate of each way (a median still moved by 1.5x between runs here).
@@ -609,7 +609,7 @@ impl Phone<'_> {
         let first = &runs[0].0;
         let offloaded = runs.iter().filter(|(r, _)| r.offloaded).count() * 2 > runs.len();
         let kind = plan_kind(offloaded, first.plan.cut, self.kind_floor, self.last_cut);
-        let m = Measured {
+        Measured {
             label: label.to_string(),
             cut: first.plan.cut,
             encoding: first.plan.encoding.wire_name().to_string(),
@@ -619,8 +619,7 @@ impl Phone<'_> {
             phone_ms: of(&|e| e.phone_ms),
             energy_mj: of(&|e| e.energy_mj),
             score: f64::NAN,
-        };
-        m
+        }
     }
 
     /// Scores every way, compares the chosen plan with the best, and prints the comparison.
