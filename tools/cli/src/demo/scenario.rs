@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn scenarios_name_known_device_classes_and_quick_runs_keep_four() {
+    fn scenarios_name_known_device_classes_and_quick_runs_keep_five() {
         for s in SCENARIOS {
             assert!(tandem_bench::device_class::device_class(s.class).is_ok(), "{}", s.slug);
         }
