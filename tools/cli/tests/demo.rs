@@ -10,7 +10,7 @@ use serde_json::Value;
 const SCENARIOS: [&str; 5] = [
     "flagship on 3G",
     "low-end on Wi-Fi",
-    "mid-range on Wi-Fi, battery 5% (low power)",
+    "low-end on Wi-Fi, battery 5% (low power)",
     "wearable camera on fast Wi-Fi, no privacy floor",
     "low-end, offline",
 ];

@@ -265,9 +265,10 @@ pub(super) fn score(objective: Objective, m: Sample, local: Sample, weights: (f6
     }
 }
 
-/// A plan's kind: `local` (not offloaded), `edge` (offloaded at the lowest cut the policy
-/// allows: cut 0 without a privacy floor, the floor with one: the phone runs only what the
-/// floor keeps on it), or `split` (offloaded deeper).
+/// A plan's kind: `local` (not offloaded), `edge` (offloaded at or below `floor`: the
+/// privacy floor when the policy has one — the phone runs only what the floor keeps on it —
+/// else the last cut with no multiply-accumulate before it, as cuts 1-2 of the embedder that
+/// only shift and scale the pixels), or `split` (offloaded deeper).
 pub(super) fn plan_kind(offloaded: bool, cut: usize, floor: usize, last: usize) -> &'static str {
     if !offloaded || cut >= last {
         "local"

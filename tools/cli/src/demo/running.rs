@@ -90,6 +90,9 @@ pub(super) async fn demo(args: &DemoArgs, models: &Path) -> Result<DemoReport> {
     let all_photos: Vec<String> =
         ENROLL.iter().chain(probes.iter().map(|(p, _)| p)).map(|s| s.to_string()).collect();
     let forced = cuts_to_measure(&model, floor, args.quick);
+    // The last cut with no multiply-accumulate before it (cuts 1-2 only shift and scale the
+    // pixels): offloading there is edge-only in all but name.
+    let nothing_before = model.cuts().iter().take_while(|c| c.macs_before == 0).last().map_or(0, |c| c.id);
     let rounds = if args.quick { 4 } else { 5 };
     let pb = progress(step_count(all_photos.len(), scenarios.len(), probes.len()), args.no_progress);
     let crops = detect_all(&pipeline, &photos, &all_photos, &pb)?;
@@ -116,6 +119,7 @@ pub(super) async fn demo(args: &DemoArgs, models: &Path) -> Result<DemoReport> {
         speed,
         found: Found::default(),
         kind_floor: floor,
+        floor_applies: true,
         last_cut,
     };
     say(
@@ -141,7 +145,8 @@ pub(super) async fn demo(args: &DemoArgs, models: &Path) -> Result<DemoReport> {
         phone.link.set_config(ENROLL_NETWORK.link());
         phone.session = sessions.build(slowdown, objective_of(args, sc), sc.privacy_floor).await?;
         phone.speed.slowdown = slowdown;
-        phone.kind_floor = if sc.privacy_floor { floor } else { 0 };
+        phone.kind_floor = if sc.privacy_floor { floor } else { nothing_before };
+        phone.floor_applies = sc.privacy_floor;
         let plan = phone.verify_in(sc, &probes, &enrollment).await?;
         let result = phone.compare(sc, plan.as_ref(), &forced, rounds, objective_of(args, sc)).await?;
         results.push(result);
@@ -369,13 +374,15 @@ struct Phone<'a> {
     found: Found,
     /// The lowest cut the scenario's policy allows (what an `edge` plan offloads at).
     kind_floor: usize,
+    /// The scenario's policy has the privacy floor.
+    floor_applies: bool,
     last_cut: usize,
 }
 
 impl Phone<'_> {
     /// Keeps a report for the privacy-floor check (counted only without a floor).
     fn keep(&mut self, report: Report) {
-        if self.kind_floor > 0 {
+        if self.floor_applies {
             self.found.reports.push(report);
         } else {
             self.found.reports_without_floor += 1;
@@ -773,19 +780,35 @@ async fn descriptor(session: &Session, crop: &FaceCrop, cut: Option<usize>) -> R
     Ok((Descriptor::from_outputs(&result.outputs)?, result.report))
 }
 
-/// The phone's profile calibrated on this machine (each session scales it by its slowdown).
+/// The phone's profile calibrated on this machine, the fastest of three per cut (each session
+/// scales it by its slowdown).
 async fn calibrate(model: Arc<Model>, sample: NamedTensor) -> Result<DeviceProfile> {
     tokio::task::spawn_blocking(move || -> Result<DeviceProfile> {
         let exec = Executor::new(model);
         let options = CalibrationOptions { runs: 5, max_cuts: Some(12) };
-        Ok(DeviceProfile::calibrate(
-            &exec,
-            &[sample],
-            &options,
-            "demo-phone",
-            ThermalState::Nominal,
-            |_, _| {},
-        )?)
+        // Three calibrations, the fastest per cut: load from other programs only adds time,
+        // and the scenarios score each way on its fastest run too.
+        let mut best: Option<DeviceProfile> = None;
+        for _ in 0..3 {
+            let p = DeviceProfile::calibrate(
+                &exec,
+                std::slice::from_ref(&sample),
+                &options,
+                "demo-phone",
+                ThermalState::Nominal,
+                |_, _| {},
+            )?;
+            best = Some(match best {
+                None => p,
+                Some(mut b) => {
+                    for (t, n) in b.before_ms.iter_mut().zip(&p.before_ms) {
+                        *t = t.min(*n);
+                    }
+                    b
+                }
+            });
+        }
+        best.context("no calibration")
     })
     .await
     .context("the calibration task")?

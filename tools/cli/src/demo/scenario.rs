@@ -176,9 +176,9 @@ pub(super) const SCENARIOS: [Scenario; 8] = [
         true,
     ),
     scenario(
-        "midrange-wifi",
-        "mid-range on Wi-Fi, battery 80%",
-        "mid-range",
+        "lowend-wifi-balanced",
+        "low-end on Wi-Fi, battery 80%, balanced",
+        "low-end",
         NETWORKS[2],
         Objective::Balanced,
         "balanced latency and energy at a comfortable battery: the reference for the next scenario",
@@ -188,9 +188,9 @@ pub(super) const SCENARIOS: [Scenario; 8] = [
         battery: 0.05,
         low_power: true,
         ..scenario(
-            "midrange-wifi-battery",
-            "mid-range on Wi-Fi, battery 5% (low power)",
-            "mid-range",
+            "lowend-wifi-battery",
+            "low-end on Wi-Fi, battery 5% (low power)",
+            "low-end",
             NETWORKS[2],
             Objective::Balanced,
             "energy weighs 7x more: the plan with the least phone energy for its latency; toward the edge when sending a cut costs the radio less than computing it, local when computing costs less (compare with the 80% scenario of the full run)",
@@ -346,13 +346,7 @@ mod tests {
         let quick: Vec<&str> = scenarios(true).iter().map(|s| s.slug).collect();
         assert_eq!(
             quick,
-            [
-                "flagship-3g",
-                "lowend-wifi",
-                "midrange-wifi-battery",
-                "wearable-wifi-no-floor",
-                "lowend-offline"
-            ]
+            ["flagship-3g", "lowend-wifi", "lowend-wifi-battery", "wearable-wifi-no-floor", "lowend-offline"]
         );
         assert_eq!(scenarios(false).len(), 8);
         assert_eq!(SCENARIOS.iter().filter(|s| !s.privacy_floor).count(), 1);
