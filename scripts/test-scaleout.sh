@@ -29,12 +29,13 @@ export ORT_DYLIB_PATH
 export TANDEM_KSERVE_PYTHON="$VENV/bin/python"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-echo "== build (dev profile, feature ort): tandem and the test binaries, in one cargo run"
-# One cargo invocation builds every test binary with the workspace's feature resolution plus
-# `ort` (only tandem-edge and what depends on it rebuild); the binaries are then run directly.
+echo "== build (dev profile): tandem and the test binaries, in one cargo run"
+# One cargo invocation builds every test binary with the workspace's feature resolution (the
+# edge's `ort` feature is on by default: the same build as cargo test); the binaries are then
+# run directly.
 BINS="$(mktemp)"
 trap 'rm -f "$BINS"' EXIT
-cargo test --workspace --features tandem-edge/ort,tandem-cli/ort,tandem-e2e/ort --no-run \
+cargo test --workspace --no-run \
     --message-format=json-render-diagnostics \
     | "$VENV/bin/python" -c '
 import json, sys
@@ -58,10 +59,10 @@ echo "== exported parts under ONNX Runtime == Tandem split execution (pytest)"
 TANDEM_BIN="$TANDEM_BIN" "$VENV/bin/python" -m pytest -q deploy/tests "$@"
 
 echo "== edge server with the ONNX Runtime engine == local execution"
-"$(bin edge ort_engine)" -q
+TANDEM_REQUIRE_ORT=1 "$(bin edge ort_engine)" -q
 
 echo "== a model the phone's engine cannot run, whole on the edge's ONNX Runtime engine"
-"$(bin e2e whole_on_edge)" -q
+TANDEM_REQUIRE_ORT=1 "$(bin e2e whole_on_edge)" -q
 
 echo "== offload session -> KServe (Python model server + ONNX Runtime) == local execution"
 "$(bin sdk plain_oip)" -q --ignored

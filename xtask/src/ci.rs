@@ -7,7 +7,7 @@ use crate::bindings;
 use crate::util::{cargo, env_flag, run, stage, Result};
 use std::process::Command;
 
-/// Rust (fmt, clippy, every crate's tests), then what runs outside cargo: the Kotlin of the
+/// Rust (fmt, clippy, ONNX Runtime's wheel into the venv, every crate's tests), then what runs outside cargo: the Kotlin of the
 /// Android library and of the sample app on the desktop JVM (Maven), a syntax check of every
 /// Swift file (tree-sitter-swift; Swift cannot be compiled on Linux), the official Python
 /// Triton client against the edge server, and the scale-out tests (export under ONNX Runtime,
@@ -20,6 +20,11 @@ pub fn run_all() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     stage(start, "clippy");
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // ONNX Runtime from PyPI (a venv), for the edge's default engine `auto`: the tests of the
+    // ONNX Runtime engine then must find it (TANDEM_REQUIRE_ORT) instead of skipping.
+    stage(start, "ONNX Runtime for the edge (scripts/setup-onnxruntime.sh)");
+    run(Command::new("bash").arg(Path::new("scripts/setup-onnxruntime.sh")))?;
+    std::env::set_var("TANDEM_REQUIRE_ORT", "1");
     stage(start, "cargo test");
     run(cargo().args(["test", "--workspace"]))?;
     if env_flag("TANDEM_RUST_ONLY") {

@@ -88,14 +88,17 @@ pub struct EdgeArgs {
     /// Seconds per model the background profiler may spend measuring cuts (0: off).
     #[arg(long, default_value_t = 30.0)]
     pub profile_budget_s: f64,
-    /// Engine running the parts: tract, or ort (ONNX Runtime; needs a build with the `ort`
-    /// feature, and ORT_DYLIB_PATH or --ort-dylib naming libonnxruntime.so).
-    #[arg(long, default_value = "tract")]
+    /// Engine running the parts: auto (ONNX Runtime when its library is found and loads, on
+    /// CUDA when there is an NVIDIA GPU, else tract; the reason is logged and in the profile
+    /// endpoint), tract, or ort (ONNX Runtime or fail). Library search order: --ort-dylib,
+    /// ORT_DYLIB_PATH, the onnxruntime wheel of $VIRTUAL_ENV, $TANDEM_VENV or
+    /// /tmp/tandem-ci-venv, python3's onnxruntime, well-known site-packages, system libraries.
+    #[arg(long, default_value = "auto")]
     pub engine: crate::EngineChoice,
-    /// The libonnxruntime.so to load with --engine ort (default: $ORT_DYLIB_PATH).
+    /// The libonnxruntime.so to load with --engine ort or auto (default: the search above).
     #[arg(long, value_name = "FILE")]
     pub ort_dylib: Option<PathBuf>,
-    /// ONNX Runtime threads per run with --engine ort.
+    /// ONNX Runtime threads per run when ONNX Runtime serves.
     #[arg(long, default_value_t = 1)]
     pub ort_threads: usize,
 }

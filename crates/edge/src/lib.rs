@@ -28,6 +28,7 @@ mod load;
 mod metrics;
 #[cfg(feature = "ort")]
 mod ort_engine;
+pub mod ort_locate;
 pub mod profile;
 mod server;
 mod tls;
@@ -46,6 +47,7 @@ use tokio::task::JoinHandle;
 pub use engine::{EngineChoice, OrtOptions};
 pub use error::EdgeError;
 pub use load::LoadSnapshot;
+pub use tandem_protocol::profile::ServingEngine;
 
 use crate::cloud::{Cloud, PlainCloud};
 use crate::load::Load;
@@ -365,17 +367,21 @@ impl EdgeServerBuilder {
         };
 
         let cache_bytes = config.part_cache_bytes;
-        let (engine, ort, shapes) = (config.engine, config.ort.clone(), config.input_shapes.clone());
-        let loaded =
-            tokio::task::spawn_blocking(move || load_models(files, &shapes, cache_bytes, engine, &ort))
-                .await
-                .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
+        let (engine, ort) = (config.engine, config.ort.clone());
+        let resolved = tokio::task::spawn_blocking(move || engine::resolve(engine, &ort))
+            .await
+            .map_err(|e| EdgeError::Internal(format!("choosing the engine: {e}")))??;
+        let serving = resolved.info.clone();
+        let shapes = config.input_shapes.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_models(files, &shapes, cache_bytes, &resolved))
+            .await
+            .map_err(|e| EdgeError::Internal(format!("loading models: {e}")))??;
         let profiling = !config.profile_budget.is_zero();
         let models: BTreeMap<String, Arc<ServedModel>> = loaded
             .into_iter()
             .map(|(name, model, exec, engine)| {
                 let spec = tandem_protocol::ModelSpec::from_model(name.clone(), &model);
-                let profile = Arc::new(Profile::new(model.cuts().len(), profiling));
+                let profile = Arc::new(Profile::new(model.cuts().len(), profiling, serving.clone()));
                 (name.clone(), Arc::new(ServedModel { name, model, exec, engine, spec, profile }))
             })
             .collect();
@@ -427,9 +433,10 @@ impl EdgeServerBuilder {
         }
         let names: Vec<String> = state.models.keys().cloned().collect();
         log::info!(
-            "listening addr={local} tls={} auth={} models={names:?} engine={} max_concurrent={} max_queued={} max_connections={} cloud={:?}",
+            "listening addr={local} tls={} auth={} models={names:?} engine={} ({}) max_concurrent={} max_queued={} max_connections={} cloud={:?}",
             tls.is_some(),
             state.token_sha256.is_some(),
+            serving.name,
             config.engine,
             config.max_concurrent,
             config.max_queued,
@@ -440,6 +447,7 @@ impl EdgeServerBuilder {
             addr: local,
             tls: tls.is_some(),
             models: names,
+            engine: serving,
             stop: Some(stop_tx),
             task: Some(task),
             profilers_stop,
@@ -675,14 +683,13 @@ fn load_models(
     files: Vec<(String, PathBuf)>,
     shapes: &BTreeMap<String, Vec<Vec<usize>>>,
     cache_bytes: Option<u64>,
-    choice: EngineChoice,
-    ort: &OrtOptions,
+    resolved: &engine::Resolved,
 ) -> Result<Loaded, EdgeError> {
     files
         .into_iter()
         .map(|(name, path)| {
             let options = LoadOptions { input_shapes: shapes.get(&name).cloned() };
-            let model = Arc::new(load_model(&path, &options, choice)?);
+            let model = Arc::new(load_model(&path, &options, resolved.choice)?);
             let budget =
                 cache_bytes.unwrap_or_else(|| (256u64 << 20).max(model.weight_bytes().saturating_mul(3)));
             log::info!(
@@ -692,7 +699,7 @@ fn load_models(
                 model.cuts().len()
             );
             let exec = Arc::new(Executor::with_budget(model.clone(), budget));
-            let engine = engine::build(choice, &exec, ort)?;
+            let engine = engine::build(resolved, &exec)?;
             Ok((name, model, exec, engine))
         })
         .collect()
@@ -741,6 +748,7 @@ pub struct RunningEdge {
     addr: SocketAddr,
     tls: bool,
     models: Vec<String>,
+    engine: ServingEngine,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     profilers_stop: watch::Sender<bool>,
@@ -761,6 +769,11 @@ impl RunningEdge {
     /// The names of the models served.
     pub fn models(&self) -> &[String] {
         &self.models
+    }
+
+    /// The engine that runs the parts, and why (also in every profile's `engine` field).
+    pub fn engine(&self) -> &ServingEngine {
+        &self.engine
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to the shutdown

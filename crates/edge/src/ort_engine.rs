@@ -25,7 +25,7 @@ use crate::error::EdgeError;
 /// The process's ONNX Runtime environment, created on first use (loading the library).
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-fn environment(options: &OrtOptions) -> Result<Environment, EdgeError> {
+pub(crate) fn environment(options: &OrtOptions) -> Result<Environment, EdgeError> {
     let env = ENVIRONMENT.get_or_init(|| {
         let path = options
             .dylib
@@ -43,6 +43,26 @@ fn environment(options: &OrtOptions) -> Result<Environment, EdgeError> {
     env.clone().map_err(EdgeError::Config)
 }
 
+/// Whether parts run on the CUDA execution provider, and why: only on a machine with an
+/// NVIDIA GPU and a library built with CUDA (the `onnxruntime-gpu` wheel). Call after
+/// [`environment`] loaded the library.
+pub(crate) fn cuda_choice() -> (bool, String) {
+    use ort::ep::ExecutionProvider;
+    if !crate::ort_locate::nvidia_gpu_present() {
+        return (false, "execution provider CPU (no NVIDIA GPU on this machine)".into());
+    }
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => (true, "execution provider CUDA (an NVIDIA GPU, and the library has CUDA)".into()),
+        Ok(false) => (
+            false,
+            "execution provider CPU: an NVIDIA GPU is present but this library has no CUDA provider \
+             (install the onnxruntime-gpu wheel)"
+                .into(),
+        ),
+        Err(e) => (false, format!("execution provider CPU: asking for CUDA failed: {e}")),
+    }
+}
+
 fn engine_error(context: impl Into<String>, e: impl std::fmt::Display) -> tandem_model::Error {
     tandem_model::Error::Engine { context: context.into(), reason: e.to_string().replace('\n', " ") }
 }
@@ -52,6 +72,8 @@ pub(crate) struct OrtEngine {
     model: Arc<Model>,
     env: Environment,
     options: OrtOptions,
+    /// Sessions run on the CUDA execution provider.
+    cuda: bool,
     budget_bytes: u64,
     cache: Mutex<Cache>,
 }
@@ -67,7 +89,12 @@ struct Cache {
 impl OrtEngine {
     /// An engine over `model` whose cache holds at most `budget_bytes` of weights (at least
     /// the part last used). Loads ONNX Runtime if this is the first engine of the process.
-    pub(crate) fn new(model: Arc<Model>, budget_bytes: u64, options: &OrtOptions) -> Result<Self, EdgeError> {
+    pub(crate) fn new(
+        model: Arc<Model>,
+        budget_bytes: u64,
+        options: &OrtOptions,
+        cuda: bool,
+    ) -> Result<Self, EdgeError> {
         if options.intra_threads == 0 {
             return Err(EdgeError::Config("ONNX Runtime needs at least one thread per run".into()));
         }
@@ -76,6 +103,7 @@ impl OrtEngine {
             model,
             env,
             options: options.clone(),
+            cuda,
             budget_bytes,
             cache: Mutex::new(Cache::default()),
         })
@@ -89,6 +117,7 @@ impl OrtEngine {
             what: format!("the ONNX Runtime part between cut {from} and cut {to}"),
             env: self.env.clone(),
             threads: self.options.intra_threads,
+            cuda: self.cuda,
             model: self.model.clone(),
             from,
             to,
@@ -176,7 +205,7 @@ impl Engine for OrtEngine {
     }
 
     fn private(&self) -> Result<Arc<dyn Engine>, EdgeError> {
-        Ok(Arc::new(OrtEngine::new(self.model.clone(), 0, &self.options)?))
+        Ok(Arc::new(OrtEngine::new(self.model.clone(), 0, &self.options, self.cuda)?))
     }
 }
 
@@ -186,6 +215,7 @@ struct OrtPart {
     what: String,
     env: Environment,
     threads: usize,
+    cuda: bool,
     /// The model and cuts the part runs between, to extract its graph for more sessions
     /// (not kept: the sessions hold the weights already).
     model: Arc<Model>,
@@ -210,8 +240,14 @@ impl OrtPart {
 
     fn new_session(&self, proto: &[u8]) -> tandem_model::Result<Session> {
         let what = || format!("building {}", self.what);
-        Session::builder(&self.env)
-            .map_err(|e| engine_error(what(), e))?
+        let mut builder = Session::builder(&self.env).map_err(|e| engine_error(what(), e))?;
+        if self.cuda {
+            // Fails the build rather than silently running on the CPU: the profile says CUDA.
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| engine_error(what(), e))?;
+        }
+        builder
             .with_intra_threads(self.threads)
             .map_err(|e| engine_error(what(), e))?
             .with_inter_threads(1)

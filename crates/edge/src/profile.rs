@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::load::{Load, LoadSnapshot};
 
 pub use tandem_protocol::profile::{
-    EdgeCutProfile as CutProfile, EdgeProfile as ProfileReport, ProfileStatus,
+    EdgeCutProfile as CutProfile, EdgeProfile as ProfileReport, ProfileStatus, ServingEngine,
 };
 
 struct State {
@@ -30,12 +30,14 @@ struct State {
 /// The measured times of one model.
 pub(crate) struct Profile {
     state: Mutex<State>,
+    /// The engine measured and serving.
+    engine: ServingEngine,
 }
 
 impl Profile {
-    pub(crate) fn new(cuts: usize, enabled: bool) -> Profile {
+    pub(crate) fn new(cuts: usize, enabled: bool, engine: ServingEngine) -> Profile {
         let status = if enabled { ProfileStatus::Running } else { ProfileStatus::Disabled };
-        Profile { state: Mutex::new(State { after_ms: vec![None; cuts], status }) }
+        Profile { state: Mutex::new(State { after_ms: vec![None; cuts], status }), engine }
     }
 
     fn record(&self, cut: usize, ms: f64) {
@@ -73,6 +75,7 @@ impl Profile {
             cuts,
             load,
             cloud: None,
+            engine: Some(self.engine.clone()),
         }
     }
 }

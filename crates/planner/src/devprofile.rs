@@ -78,6 +78,7 @@ impl DeviceProfile {
                 .collect(),
             load: EdgeLoad { capacity: 1, ..Default::default() },
             cloud: None,
+            engine: None,
         }
     }
 

@@ -71,6 +71,7 @@ fn edge(after_ms: Vec<f64>) -> EdgeProfile {
             .collect(),
         load: EdgeLoad { capacity: 4, ..Default::default() },
         cloud: None,
+        engine: None,
     }
 }
 

@@ -79,6 +79,23 @@ pub struct EdgeProfile {
     /// or the edge could not reach it yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<Box<CloudInfo>>,
+    /// The engine that runs the parts on this server, and why it was chosen (`None`: not
+    /// said, as by older servers and `tandem profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<ServingEngine>,
+}
+
+/// The engine a server runs the parts with (`tandem edge --engine auto|tract|ort`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServingEngine {
+    /// `tract` or `onnxruntime`.
+    pub name: String,
+    /// ONNX Runtime's execution provider: `cpu` or `cuda` (`None` for tract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_provider: Option<String>,
+    /// Why this engine: what was asked, the library loaded, or why `auto` fell back to tract.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// What an edge knows of the cloud server behind it: the cloud's own profile of the model
@@ -147,6 +164,7 @@ impl EdgeProfile {
                 .collect(),
             load: EdgeLoad { capacity: 1, ..Default::default() },
             cloud: None,
+            engine: None,
         }
     }
 }
@@ -182,6 +200,7 @@ mod tests {
             }],
             load: EdgeLoad { in_flight: 1, queued: 2, capacity: 3, max_queued: 4, queue_wait_ms: 0.5 },
             cloud: None,
+            engine: None,
         };
         assert_eq!(
             serde_json::to_string(&p).expect("serializes"),

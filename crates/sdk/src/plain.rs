@@ -560,6 +560,7 @@ mod tests {
                 .collect(),
             load: EdgeLoad::default(),
             cloud: None,
+            engine: None,
         }
     }
 

@@ -32,6 +32,7 @@
 //!
 //! Outputs: `results.json`, `results.md`, SVG plots, and the edge's and the phone's logs.
 
+pub mod device_class;
 pub mod edge;
 mod error;
 mod markdown;
@@ -126,9 +127,16 @@ pub struct BenchArgs {
     /// Networks, comma separated, from cat1, 3g, lte, wifi.
     #[arg(long, value_name = "LIST", default_value = "cat1,3g,lte,wifi")]
     pub networks: String,
-    /// How many times slower than the edge the phone is.
+    /// How many times slower than this machine's tract the phone is (the edge runs at this
+    /// machine's speed, with its fastest engine: ONNX Runtime when found, see `tandem edge
+    /// --engine`).
     #[arg(long, default_value_t = 4.0)]
     pub slowdown: f64,
+    /// The phone's speed from a device-class preset instead of --slowdown: flagship (1x),
+    /// mid-range (6.1x), low-end (37.8x), wearable (54.3x); derived from published
+    /// latencies, see docs/PERFORMANCE.md.
+    #[arg(long, value_name = "NAME", conflicts_with = "slowdown")]
+    pub device_class: Option<String>,
     /// How the phone is slowed down.
     #[arg(long, value_enum, default_value_t = ThrottleChoice::Auto)]
     pub throttle: ThrottleChoice,

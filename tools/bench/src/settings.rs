@@ -126,7 +126,11 @@ impl Settings {
         if !(trace_s.is_finite() && trace_s >= 0.0) {
             return Err(BenchError::Args(format!("--trace-s {trace_s}")));
         }
-        crate::throttle::cfs_for(a.slowdown)?;
+        let slowdown = match &a.device_class {
+            Some(name) => crate::device_class::device_class(name).map_err(BenchError::Args)?.slowdown,
+            None => a.slowdown,
+        };
+        crate::throttle::cfs_for(slowdown)?;
         let three_tiers = if a.three_tiers {
             if a.shaper == ShaperChoice::Kernel {
                 return Err(BenchError::Args(
@@ -153,7 +157,7 @@ impl Settings {
             models,
             skipped,
             networks: Network::parse_list(&a.networks)?,
-            slowdown: a.slowdown,
+            slowdown,
             throttle: a.throttle,
             shaper: a.shaper,
             runs,

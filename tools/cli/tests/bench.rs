@@ -380,3 +380,23 @@ fn missing_models_are_refused_with_the_reason() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown network `5g`"));
 }
+
+#[test]
+fn device_classes_are_checked_and_exclude_an_explicit_slowdown() {
+    let o = tandem(&["bench", "--device-class", "toaster", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown device class `toaster`") && err.contains("low-end"), "{err}");
+    let o = tandem(&[
+        "bench",
+        "--device-class",
+        "low-end",
+        "--slowdown",
+        "3",
+        "--out",
+        "/nonexistent/never-created",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--slowdown") && err.contains("cannot be used with"), "{err}");
+}

@@ -4,14 +4,15 @@
 //! is nothing the phone could run instead), and a privacy floor above cut 0 keeps the model
 //! refused at load.
 //!
-//! Needs the ONNX Runtime engine (cargo feature `ort`) and `ORT_DYLIB_PATH`; run by
-//! `scripts/test-scaleout.sh`.
+//! Needs ONNX Runtime's library (found as `tandem edge --engine auto` finds it): without it
+//! the tests say so and pass, unless `TANDEM_REQUIRE_ORT=1` (CI sets it).
 #![cfg(feature = "ort")]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tandem_e2e::*;
+use tandem_edge::ort_locate::{locate, Located};
 use tandem_edge::{EngineChoice, OrtOptions};
 use tandem_linkemu::LinkConfig;
 use tandem_sdk::platform::FixedSignals;
@@ -22,11 +23,19 @@ fn det_model() -> PathBuf {
     testdata("unsupported_det.onnx")
 }
 
+/// Whether ONNX Runtime's library is found; fails when it must be (`TANDEM_REQUIRE_ORT=1`).
+fn onnxruntime_found() -> bool {
+    match locate(None) {
+        Located::Found { .. } => true,
+        Located::NotFound(why) => {
+            assert!(std::env::var_os("TANDEM_REQUIRE_ORT").is_none(), "TANDEM_REQUIRE_ORT is set: {why}");
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
 fn ort_edge() -> tandem_edge::EdgeServerBuilder {
-    assert!(
-        std::env::var_os("ORT_DYLIB_PATH").is_some(),
-        "ORT_DYLIB_PATH must name libonnxruntime.so (scripts/test-scaleout.sh sets it)"
-    );
     edge_builder().model_file(det_model()).engine(EngineChoice::Ort).ort_options(OrtOptions::default())
 }
 
@@ -50,6 +59,9 @@ fn matrix_and_det() -> (Vec<NamedTensor>, f32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_the_phone_cannot_run_runs_whole_on_the_edge_and_the_report_says_why() {
+    if !onnxruntime_found() {
+        return;
+    }
     let _serial = serial().await;
     let rig = Rig::start(ort_edge, LinkConfig::mbps(100.0, 100.0, 2.0)).await;
     let session =
@@ -75,6 +87,9 @@ async fn a_model_the_phone_cannot_run_runs_whole_on_the_edge_and_the_report_says
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_edge_a_request_gets_a_typed_error_and_the_session_stays_usable() {
+    if !onnxruntime_found() {
+        return;
+    }
     let _serial = serial().await;
     let mut rig = Rig::start(ort_edge, LinkConfig::mbps(100.0, 100.0, 2.0)).await;
     let session = session(&rig.url(), Policy::default()).expect("session");

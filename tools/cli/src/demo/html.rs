@@ -143,6 +143,7 @@ fn replace_text_element(svg: &str, marker: &str, with: &str) -> Result<String> {
 pub(super) fn render_html(report: &DemoReport) -> Result<String> {
     let svg = chart_svg(report)?;
     let mut h = head(report, &svg);
+    scenarios_table(&mut h, report);
     decisions_table(&mut h, report);
     refusals_table(&mut h, report);
     cuts_table(&mut h, report);
@@ -158,9 +159,19 @@ pub(super) fn render_html(report: &DemoReport) -> Result<String> {
 /// The page up to the chart: style, summary, the networks' links, the chart.
 fn head(report: &DemoReport, svg: &str) -> String {
     let mut setup = String::from("<table id=\"networks\"><tr><th>network</th><th>emulated link</th></tr>\n");
-    for net in NETWORKS {
+    for net in NETWORKS.iter().chain([&super::scenario::FAST_WIFI]) {
         let _ =
             writeln!(setup, "<tr><td>{}</td><td>{}</td></tr>", escape(net.label), escape(&net.describe()));
+    }
+    setup.push_str("</table>\n<table id=\"device-classes\"><tr><th>device class</th><th>slowdown vs this machine's tract</th><th>from</th></tr>\n");
+    for c in tandem_bench::device_class::DEVICE_CLASSES {
+        let _ = writeln!(
+            setup,
+            "<tr><td>{}</td><td class=\"num\">{}x</td><td class=\"small\">{}</td></tr>",
+            escape(c.name),
+            c.slowdown,
+            escape(c.source)
+        );
     }
     setup.push_str("</table>\n<p class=\"small\">Each network's first request is a warm-up (it builds the parts its plan needs) and is not in the tables. Phone times, latencies and compute energy include the emulated slowdown; radio energy follows the session's energy model.</p>\n");
     let mut h = String::new();
@@ -179,10 +190,10 @@ tr.wrong td {{ background: #fdd; }}
 </style></head><body>
 <h1>Tandem FaceID demo</h1>
 <p id="summary">{right}/{} match decisions correct over {} networks; enrolled from {}; privacy floor: cut {} (no report below it).
-Phone emulated {}x slower than this machine; the edge is this machine. Objective: {:?}.{}</p>
+Phone: {}; the edge is this machine, serving with {} ({}).{}</p>
 <h2>Setup</h2>
 {setup}
-<h2>Latency per cut, per network</h2>
+<h2>Latency per cut, per scenario</h2>
 <figure id="latency-chart">{svg}</figure>
 <p class="small">Lines: the planner's predicted end-to-end latency at every cut the policy allows. Dots: measured
 (the cut the planner chose for each photo, and a few forced cuts). Offline only the last cut (all on the phone) can run.</p>
@@ -191,26 +202,72 @@ Phone emulated {}x slower than this machine; the edge is this machine. Objective
         report.networks.len(),
         escape(&report.enrolled.join(", ")),
         report.privacy_floor_cut,
-        report.phone_slowdown,
-        report.objective,
+        escape(&match (report.phone_slowdown, &report.device_class) {
+            (Some(x), _) => format!("{x}x slower than this machine's tract in every scenario"),
+            (None, Some(c)) => format!("the {c} class in every scenario"),
+            (None, None) => "each scenario's device class (a slowdown of this machine's tract)".into(),
+        }),
+        escape(&report.edge_engine.name),
+        escape(&report.edge_engine.reason),
         if report.quick { " Quick run." } else { "" },
     );
     h
 }
 
+/// The scenario table: conditions, plans by kind, the chosen plan against the best measured.
+fn scenarios_table(h: &mut String, report: &DemoReport) {
+    h.push_str("<h2>Scenarios</h2>\n<table id=\"scenarios\"><tr><th>scenario</th><th>phone</th><th>network</th><th>battery / thermal</th><th>objective</th><th>local</th><th>split</th><th>edge</th><th>chosen (measured)</th><th>best other (measured)</th><th>chosen / best</th><th>why (planner)</th><th>expected</th></tr>\n");
+    for r in &report.scenarios {
+        let way = |m: &super::report::Measured| {
+            format!(
+                "{} {} cut {} {}: {:.0} ms, {:.0} mJ (modeled)",
+                m.label, m.kind, m.cut, m.encoding, m.measured_ms, m.energy_mj
+            )
+        };
+        let _ = writeln!(
+            h,
+            "<tr class=\"{}\" data-scenario=\"{}\"><td>{}</td><td>{} ({}x)</td><td>{}</td><td>{:.0}%{}, {}</td><td>{:?}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.2}</td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
+            if r.within_limit { "ok" } else { "wrong" },
+            escape(&r.slug),
+            escape(&r.label),
+            escape(&r.device_class),
+            r.phone_slowdown,
+            escape(&r.network),
+            r.battery * 100.0,
+            if r.low_power { " low power" } else { "" },
+            escape(&r.thermal),
+            r.objective,
+            r.plans.local,
+            r.plans.split,
+            r.plans.edge,
+            escape(&way(&r.chosen)),
+            escape(&r.best_alternative.as_ref().map(way).unwrap_or_else(|| "-".into())),
+            r.ratio_to_best,
+            escape(&r.reason),
+            escape(&r.expect),
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</table>\n<p class=\"small\">Plans by kind over each scenario's photos: <b>local</b> (all on the phone), <b>split</b> (offloaded after a cut deeper than the privacy floor), <b>edge</b> (offloaded at the privacy floor: the phone runs only what the floor keeps on it). Each scenario's chosen plan (its cut and encoding, forced) and the alternatives (all on the phone, and forced cuts) are measured in interleaved rounds after a warm-up, each scored on its fastest run (load from other programs only adds time); the demo fails if a chosen plan scores more than {}x the best (latency in ms; balanced: latency/L0 + w_energy energy/E0 + w_thermal phone/L0, with the measured local run as L0 and E0).</p>",
+        report.limit_ratio
+    );
+}
+
 fn decisions_table(h: &mut String, report: &DemoReport) {
-    h.push_str("<h2>Decisions</h2>\n<table id=\"decisions\"><tr><th>network</th><th>photo</th><th>plan</th><th>predicted</th><th>measured</th><th>bytes up</th><th>phone energy (modeled)</th><th>distance</th><th>decision</th><th>correct</th><th>why</th></tr>\n");
+    h.push_str("<h2>Decisions</h2>\n<table id=\"decisions\"><tr><th>scenario</th><th>network</th><th>photo</th><th>plan</th><th>predicted</th><th>measured</th><th>bytes up</th><th>phone energy (modeled)</th><th>distance</th><th>decision</th><th>correct</th><th>why</th></tr>\n");
     for d in &report.decisions {
         let plan = match (&d.after_node, d.offloaded, &d.fallback) {
-            (Some(n), true, _) => format!("cut {} (after {n})", d.cut),
+            (Some(n), true, _) => format!("{}: cut {} (after {n}), {}", d.kind, d.cut, d.encoding),
             (_, _, Some(f)) => format!("local ({f})"),
             _ => "local".into(),
         };
         let _ = writeln!(
             h,
-            "<tr class=\"{}\" data-network=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.0} ms</td><td class=\"num\">{:.0} ms</td><td class=\"num\">{}</td><td class=\"num\">{:.0} mJ</td><td class=\"num\">{:.3}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td></tr>",
+            "<tr class=\"{}\" data-network=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.0} ms</td><td class=\"num\">{:.0} ms</td><td class=\"num\">{}</td><td class=\"num\">{:.0} mJ</td><td class=\"num\">{:.3}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td></tr>",
             if d.correct { "ok" } else { "wrong" },
             escape(&d.network),
+            escape(&d.scenario),
             escape(&d.network),
             escape(&d.photo),
             escape(&plan),

@@ -49,12 +49,18 @@ pub struct DemoArgs {
     /// The bundled models and photos (default: ./models, else the source tree's models/).
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
-    /// How many times slower than this machine the emulated phone computes (1: not emulated).
-    #[arg(long, default_value_t = 8.0)]
-    phone_slowdown: f64,
-    /// What the planner optimises: latency, energy or balanced.
-    #[arg(long, default_value = "latency")]
-    objective: Objective,
+    /// How many times slower than this machine's tract the emulated phone computes, in every
+    /// scenario (1: not emulated); overrides --device-class and the scenarios' classes.
+    #[arg(long)]
+    phone_slowdown: Option<f64>,
+    /// The phone's device class in every scenario: flagship, mid-range, low-end or wearable
+    /// (default: each scenario's own; see docs/PERFORMANCE.md for where the presets come from).
+    #[arg(long, value_name = "NAME")]
+    device_class: Option<String>,
+    /// What the planner optimises in every scenario: latency, energy or balanced (default:
+    /// each scenario's own).
+    #[arg(long)]
+    objective: Option<Objective>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     no_progress: bool,
@@ -62,8 +68,13 @@ pub struct DemoArgs {
 
 /// Runs the demo; fails unless every decision is right.
 pub fn run(args: DemoArgs) -> Result<()> {
-    if !(args.phone_slowdown.is_finite() && (1.0..=100.0).contains(&args.phone_slowdown)) {
-        bail!("--phone-slowdown {}: expected 1 to 100", args.phone_slowdown);
+    if let Some(x) = args.phone_slowdown {
+        if !(x.is_finite() && (1.0..=100.0).contains(&x)) {
+            bail!("--phone-slowdown {x}: expected 1 to 100");
+        }
+    }
+    if let Some(name) = &args.device_class {
+        tandem_bench::device_class::device_class(name).map_err(|e| anyhow::anyhow!("--device-class: {e}"))?;
     }
     let models = match &args.models {
         Some(dir) => dir.clone(),
@@ -95,6 +106,20 @@ pub fn run(args: DemoArgs) -> Result<()> {
         + report.bad_inputs.iter().filter(|b| !b.correct).count();
     if !report.all_correct {
         bail!("{wrong} wrong decision(s) or check(s); see {}", html_path.display());
+    }
+    let over: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter(|r| !r.within_limit)
+        .map(|r| format!("{} ({:.2}x)", r.label, r.ratio_to_best))
+        .collect();
+    if !over.is_empty() {
+        bail!(
+            "the chosen plan measured more than {}x the best measured way in: {}; see {}",
+            running::LIMIT_RATIO,
+            over.join(", "),
+            html_path.display()
+        );
     }
     Ok(())
 }

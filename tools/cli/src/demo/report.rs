@@ -1,13 +1,16 @@
 //! What the demo found, as written to `report.json`, and the numbers of the emulated phone.
 
 use serde::Serialize;
+use tandem_edge::ServingEngine;
 use tandem_sdk::{Objective, Report};
 
 use super::scenario::Expect;
 
-/// One verification over one network.
+/// One verification in one scenario.
 #[derive(Clone, Debug, Serialize)]
 pub(super) struct Decision {
+    /// The scenario's slug.
+    pub(super) scenario: String,
     pub(super) network: String,
     pub(super) photo: String,
     pub(super) expected_match: bool,
@@ -18,6 +21,10 @@ pub(super) struct Decision {
     pub(super) after_node: Option<String>,
     pub(super) reason: String,
     pub(super) offloaded: bool,
+    /// `local`, `split` or `edge` (see [`plan_kind`]).
+    pub(super) kind: &'static str,
+    /// The encoding of the crossing tensors (as the planner picked it).
+    pub(super) encoding: String,
     pub(super) fallback: Option<String>,
     pub(super) predicted_ms: f64,
     /// Measured end to end, with the phone's compute scaled by the slowdown.
@@ -75,12 +82,90 @@ pub(super) struct Curve {
     pub(super) points: Vec<(usize, f64)>,
 }
 
+/// Plans by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub(super) struct KindCounts {
+    pub(super) local: usize,
+    pub(super) split: usize,
+    pub(super) edge: usize,
+}
+
+impl KindCounts {
+    pub(super) fn add(&mut self, kind: &str) {
+        match kind {
+            "local" => self.local += 1,
+            "edge" => self.edge += 1,
+            _ => self.split += 1,
+        }
+    }
+}
+
+/// One way of running the request, measured in a scenario (its fastest run of several).
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct Measured {
+    /// `chosen` (the planner's plan, forced), `local`, or `cut N`.
+    pub(super) label: String,
+    pub(super) cut: usize,
+    pub(super) encoding: String,
+    pub(super) kind: &'static str,
+    pub(super) runs: usize,
+    pub(super) measured_ms: f64,
+    pub(super) phone_ms: f64,
+    pub(super) energy_mj: f64,
+    /// The scenario's objective on the measured numbers (lower is better): latency in ms,
+    /// energy in mJ, or the balanced score with local-only as its scale.
+    pub(super) score: f64,
+}
+
+/// One scenario's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct ScenarioResult {
+    pub(super) slug: String,
+    pub(super) label: String,
+    pub(super) device_class: String,
+    pub(super) phone_slowdown: f64,
+    pub(super) network: String,
+    pub(super) battery: f32,
+    pub(super) low_power: bool,
+    pub(super) thermal: String,
+    pub(super) objective: Objective,
+    /// What should happen and why (the scenario's premise).
+    pub(super) expect: String,
+    /// The planner's reason for its first plan.
+    pub(super) reason: String,
+    /// The planner's plans over the scenario's photos, by kind.
+    pub(super) plans: KindCounts,
+    /// The chosen plan, measured again alongside the alternatives.
+    pub(super) chosen: Measured,
+    /// Every way measured (the chosen plan included), in order.
+    pub(super) measured: Vec<Measured>,
+    /// The best measured way other than the chosen one (`None`: nothing else could run).
+    pub(super) best_alternative: Option<Measured>,
+    /// chosen score / best score of all measured ways (1 when the chosen is the best).
+    pub(super) ratio_to_best: f64,
+    /// ratio_to_best <= the demo's limit.
+    pub(super) within_limit: bool,
+}
+
 /// Everything the demo found, as written to `report.json`.
 #[derive(Debug, Serialize)]
 pub(super) struct DemoReport {
     pub(super) quick: bool,
-    pub(super) phone_slowdown: f64,
+    /// `--phone-slowdown` when given (it overrides every scenario's device class).
+    pub(super) phone_slowdown: Option<f64>,
+    /// `--device-class` when given (every scenario then uses it).
+    pub(super) device_class: Option<String>,
+    /// The objective of the scenarios without one of their own (`--objective`).
     pub(super) objective: Objective,
+    /// The engine of the embedded edge, and why.
+    pub(super) edge_engine: ServingEngine,
+    pub(super) scenarios: Vec<ScenarioResult>,
+    /// Plans by kind, per scenario slug.
+    pub(super) plans_by_kind: Vec<(String, KindCounts)>,
+    /// The most a chosen plan may measure over the best measured alternative.
+    pub(super) limit_ratio: f64,
+    /// Every scenario's chosen plan is within the limit.
+    pub(super) plans_within_limit: bool,
     pub(super) privacy_floor_cut: usize,
     pub(super) last_cut: usize,
     pub(super) enrolled: Vec<String>,
@@ -157,6 +242,43 @@ pub(super) fn mark(ok: bool) -> &'static str {
     }
 }
 
+/// One way's measured numbers: end-to-end ms, energy mJ, phone ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Sample {
+    pub(super) total_ms: f64,
+    pub(super) energy_mj: f64,
+    pub(super) phone_ms: f64,
+}
+
+/// The objective on measured numbers (lower is better), as the planner scores predictions:
+/// latency, energy, or balanced (`total/L0 + w_energy * energy/E0 + w_thermal * phone/L0`,
+/// with the measured local-only run as L0 and E0, and the planner's weights for the phone's
+/// battery and thermal state).
+pub(super) fn score(objective: Objective, m: Sample, local: Sample, weights: (f64, f64)) -> f64 {
+    match objective {
+        Objective::Latency => m.total_ms,
+        Objective::Energy => m.energy_mj,
+        Objective::Balanced => {
+            let (l0, e0) = (local.total_ms.max(1e-3), local.energy_mj.max(1e-3));
+            m.total_ms / l0 + weights.0 * m.energy_mj / e0 + weights.1 * m.phone_ms / l0
+        }
+    }
+}
+
+/// A plan's kind: `local` (not offloaded), `edge` (offloaded at or below `floor`: the
+/// privacy floor when the policy has one — the phone runs only what the floor keeps on it —
+/// else the last cut with no multiply-accumulate before it, as cuts 1-2 of the embedder that
+/// only shift and scale the pixels), or `split` (offloaded deeper).
+pub(super) fn plan_kind(offloaded: bool, cut: usize, floor: usize, last: usize) -> &'static str {
+    if !offloaded || cut >= last {
+        "local"
+    } else if cut <= floor {
+        "edge"
+    } else {
+        "split"
+    }
+}
+
 /// Where a request ran, as printed.
 pub(super) fn plan_label(report: &Report) -> String {
     let node = report.after_node.as_deref().unwrap_or("the input");
@@ -179,6 +301,30 @@ mod tests {
         assert!((e.energy_mj - 90.0).abs() < 1e-9);
         let same = emulate_numbers(Emulated { phone_ms: 10.0, total_ms: 50.0, energy_mj: 30.0 }, 1.0, 2000.0);
         assert_eq!((same.phone_ms, same.total_ms, same.energy_mj), (10.0, 50.0, 30.0));
+    }
+
+    #[test]
+    fn measured_scores_follow_the_objective() {
+        let local = Sample { total_ms: 100.0, energy_mj: 200.0, phone_ms: 100.0 };
+        let split = Sample { total_ms: 80.0, energy_mj: 300.0, phone_ms: 20.0 };
+        assert_eq!(score(Objective::Latency, split, local, (1.0, 0.0)), 80.0);
+        assert_eq!(score(Objective::Energy, split, local, (1.0, 0.0)), 300.0);
+        assert_eq!(score(Objective::Balanced, local, local, (1.0, 1.0)), 3.0);
+        assert!((score(Objective::Balanced, split, local, (1.0, 1.0)) - (0.8 + 1.5 + 0.2)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn plan_kinds_follow_the_cut_and_the_floor() {
+        assert_eq!(plan_kind(false, 3, 3, 10), "local");
+        assert_eq!(plan_kind(true, 10, 3, 10), "local");
+        assert_eq!(plan_kind(true, 3, 3, 10), "edge");
+        assert_eq!(plan_kind(true, 0, 0, 10), "edge");
+        assert_eq!(plan_kind(true, 4, 3, 10), "split");
+        let mut counts = KindCounts::default();
+        for k in ["local", "split", "edge", "split"] {
+            counts.add(k);
+        }
+        assert_eq!(counts, KindCounts { local: 1, split: 2, edge: 1 });
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use tandem_faceid::FaceError;
 use tandem_linkemu::presets::{self, LinkPreset};
 use tandem_linkemu::{Fault, LinkConfig};
-use tandem_sdk::{Model, NetworkKind, PlatformState, ThermalState};
+use tandem_sdk::{Model, NetworkKind, Objective, PlatformState, ThermalState};
 
 use serde::Serialize;
 
@@ -32,6 +32,17 @@ pub(super) const NETWORKS: [Network; 4] = [
     Network::online(presets::WIFI),
     Network { label: "offline", slug: "offline", preset: None },
 ];
+
+/// A fixed camera's fast Wi-Fi (802.11ac close to its access point): not one of the
+/// benchmark's presets, which follow Neurosurgeon's measured phone uplinks.
+pub(super) const FAST_WIFI: Network = Network::online(LinkPreset {
+    name: "wifi-fast",
+    label: "fast Wi-Fi",
+    radio: "wifi",
+    uplink_mbps: 100.0,
+    downlink_mbps: 200.0,
+    rtt_ms: 5.0,
+});
 
 /// The network enrollment runs on.
 pub(super) const ENROLL_NETWORK: Network = NETWORKS[2];
@@ -71,6 +82,159 @@ impl Network {
             thermal: ThermalState::Nominal,
         }
     }
+}
+
+/// One scenario: a device class on a network, in a battery and thermal state, with an
+/// objective, and what the planner should do there and why.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Scenario {
+    /// For ids and file names.
+    pub(super) slug: &'static str,
+    /// As people say it.
+    pub(super) label: &'static str,
+    /// The device class (`tandem_bench::device_class`).
+    pub(super) class: &'static str,
+    pub(super) network: Network,
+    pub(super) battery: f32,
+    pub(super) low_power: bool,
+    pub(super) thermal: ThermalState,
+    pub(super) objective: Objective,
+    /// What should happen, and why.
+    pub(super) expect: &'static str,
+    /// In the quick run too.
+    pub(super) quick: bool,
+    /// The app's policy keeps the raw crop (and anything as revealing) on the phone. Off in
+    /// one scenario only: an app whose policy lets the crop go (a badge camera on a trusted
+    /// network), where the edge may run everything.
+    pub(super) privacy_floor: bool,
+}
+
+impl Scenario {
+    /// The phone's platform state in this scenario.
+    pub(super) fn state(&self) -> PlatformState {
+        PlatformState {
+            battery_level: Some(self.battery),
+            low_power: self.low_power,
+            thermal: self.thermal,
+            network_id: format!("demo-{}", self.slug),
+            ..self.network.state()
+        }
+    }
+}
+
+const fn scenario(
+    slug: &'static str,
+    label: &'static str,
+    class: &'static str,
+    network: Network,
+    objective: Objective,
+    expect: &'static str,
+    quick: bool,
+) -> Scenario {
+    Scenario {
+        slug,
+        label,
+        class,
+        network,
+        battery: 0.8,
+        low_power: false,
+        thermal: ThermalState::Nominal,
+        objective,
+        expect,
+        quick,
+        privacy_floor: true,
+    }
+}
+
+/// Every scenario, in the order they run.
+pub(super) const SCENARIOS: [Scenario; 8] = [
+    scenario(
+        "flagship-3g",
+        "flagship on 3G",
+        "flagship",
+        NETWORKS[0],
+        Objective::Latency,
+        "local: the phone computes the embedder about as fast as the edge, and any cut takes hundreds of ms to send at 1.1 Mbps",
+        true,
+    ),
+    scenario(
+        "midrange-lte",
+        "mid-range on LTE",
+        "mid-range",
+        NETWORKS[1],
+        Objective::Latency,
+        "whichever is faster: the phone is 6x slower than this machine, LTE sends a cut in tens to hundreds of ms",
+        false,
+    ),
+    scenario(
+        "lowend-wifi",
+        "low-end on Wi-Fi",
+        "low-end",
+        NETWORKS[2],
+        Objective::Latency,
+        "offload above the privacy floor: the phone is 38x slower than this machine, Wi-Fi is fast; the cut (and its encoding) that is cheapest to send after the phone's part",
+        true,
+    ),
+    scenario(
+        "lowend-wifi-balanced",
+        "low-end on Wi-Fi, battery 80%, balanced",
+        "low-end",
+        NETWORKS[2],
+        Objective::Balanced,
+        "balanced latency and energy at a comfortable battery: the reference for the next scenario",
+        false,
+    ),
+    Scenario {
+        battery: 0.05,
+        low_power: true,
+        ..scenario(
+            "lowend-wifi-battery",
+            "low-end on Wi-Fi, battery 5% (low power)",
+            "low-end",
+            NETWORKS[2],
+            Objective::Balanced,
+            "energy weighs 7x more: the plan with the least phone energy for its latency; toward the edge when sending a cut costs the radio less than computing it, local when computing costs less (compare with the 80% scenario of the full run)",
+            true,
+        )
+    },
+    Scenario {
+        thermal: ThermalState::Serious,
+        ..scenario(
+            "midrange-lte-thermal",
+            "mid-range on LTE, thermal serious",
+            "mid-range",
+            NETWORKS[1],
+            Objective::Balanced,
+            "toward the edge: phone compute is penalised while the phone is hot, as long as LTE's radio costs less",
+            false,
+        )
+    },
+    Scenario {
+        privacy_floor: false,
+        ..scenario(
+            "wearable-wifi-no-floor",
+            "wearable camera on fast Wi-Fi, no privacy floor",
+            "wearable",
+            FAST_WIFI,
+            Objective::Latency,
+            "edge: the camera is 54x slower than this machine and its app lets the crop go; at 100 Mbps sending the 270 KB input beats computing any of it",
+            true,
+        )
+    },
+    scenario(
+        "lowend-offline",
+        "low-end, offline",
+        "low-end",
+        NETWORKS[3],
+        Objective::Latency,
+        "local: there is no network",
+        true,
+    ),
+];
+
+/// The scenarios of a run (five in a quick run).
+pub(super) fn scenarios(quick: bool) -> Vec<Scenario> {
+    SCENARIOS.iter().copied().filter(|s| !quick || s.quick).collect()
 }
 
 /// What a photo should give.
@@ -172,6 +336,23 @@ mod tests {
         assert_eq!(NETWORKS[2].kind(), NetworkKind::Wifi);
         assert!(NETWORKS[1].state().metered && !NETWORKS[2].state().metered);
         assert!(!NETWORKS[3].state().network.is_online());
+    }
+
+    #[test]
+    fn scenarios_name_known_device_classes_and_quick_runs_keep_five() {
+        for s in SCENARIOS {
+            assert!(tandem_bench::device_class::device_class(s.class).is_ok(), "{}", s.slug);
+        }
+        let quick: Vec<&str> = scenarios(true).iter().map(|s| s.slug).collect();
+        assert_eq!(
+            quick,
+            ["flagship-3g", "lowend-wifi", "lowend-wifi-battery", "wearable-wifi-no-floor", "lowend-offline"]
+        );
+        assert_eq!(scenarios(false).len(), 8);
+        assert_eq!(SCENARIOS.iter().filter(|s| !s.privacy_floor).count(), 1);
+        let battery = SCENARIOS[4].state();
+        assert_eq!((battery.battery_level, battery.low_power), (Some(0.05), true));
+        assert!(!SCENARIOS[7].state().network.is_online());
     }
 
     #[test]
