@@ -48,8 +48,9 @@ async fn every_cut_of_every_coverage_model_offloads_exactly() {
 async fn the_tract_engine_refuses_a_model_with_an_unknown_operator_at_startup() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/testdata/unsupported_det.onnx");
-    let err =
-        tandem_edge::EdgeServer::builder().model_file(path).bind("127.0.0.1:0").await.err().expect("refused");
+    let Err(err) = tandem_edge::EdgeServer::builder().model_file(path).bind("127.0.0.1:0").await else {
+        panic!("the tract engine must refuse Det")
+    };
     let text = err.to_string();
     assert!(text.contains("Det") && text.contains("/head/Det"), "{text}");
 }

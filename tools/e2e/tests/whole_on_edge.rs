@@ -124,11 +124,13 @@ async fn without_the_edge_a_request_gets_a_typed_error_and_the_session_stays_usa
 async fn a_privacy_floor_above_cut_0_or_no_edge_keeps_the_model_refused_at_load() {
     let _serial = serial().await;
     let kept = Policy { keep_raw_input_on_device: true, ..Policy::default() };
-    let err = session("http://127.0.0.1:9", kept).err().expect("refused");
+    let Err(err) = session("http://127.0.0.1:9", kept) else {
+        panic!("a floor above cut 0 must refuse the model")
+    };
     assert!(
         matches!(&err, SessionError::Load(Error::UnsupportedOperator { op_type, .. }) if op_type == "Det"),
         "{err:?}"
     );
-    let err = Session::builder(det_model()).build().err().expect("refused without an edge");
+    let Err(err) = Session::builder(det_model()).build() else { panic!("refused without an edge") };
     assert!(matches!(err, SessionError::Load(Error::UnsupportedOperator { .. })), "{err:?}");
 }
