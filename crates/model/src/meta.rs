@@ -105,6 +105,12 @@ pub struct Calibration {
     /// How many inputs were run.
     #[serde(default)]
     pub input_count: usize,
+    /// The whole model's run time on the calibrating machine, ms (fastest of a few runs):
+    /// the planner scales encode and decode times by each side's own whole-model time over
+    /// this one, since a phone encodes as much slower as it computes. `None` (older
+    /// sidecars): the times are used as measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_ms: Option<f64>,
     /// The calibrated cuts.
     pub cuts: Vec<CutCalibration>,
 }

@@ -194,10 +194,11 @@ pub(crate) fn codec_at(input: &PlanInput, c: usize, encoding: Encoding, drop: f6
             if !k.meets(cal.task, input.policy.max_accuracy_drop) {
                 return None;
             }
+            let phone = phone_speed_ratio(input, cal);
             return Some(CodecCost {
                 bytes_up: Some(k.mean_bytes.round() as u64),
                 drop: k.drop(cal.task),
-                encode_ms: k.encode_ms,
+                encode_ms: k.encode_ms * phone,
                 decode_ms: k.decode_ms,
                 fidelity: Some(k.fidelity_text(cal.task)),
             });
@@ -220,6 +221,19 @@ pub(crate) fn codec_at(input: &PlanInput, c: usize, encoding: Encoding, drop: f6
         _ => drop,
     };
     Some(CodecCost { bytes_up: None, drop, encode_ms: 0.0, decode_ms: 0.0, fidelity: None })
+}
+
+/// How much slower than the calibrating machine the phone runs the whole model (its device
+/// profile's whole-model time over the calibration's): a phone encodes as much slower as it
+/// computes. 1 when either time is unknown. Decode times are used as measured: the edge
+/// decodes with the same Rust code, and its model engine's speed says nothing about it.
+fn phone_speed_ratio(input: &PlanInput, cal: &Calibration) -> f64 {
+    let reference = cal.whole_ms.filter(|w| w.is_finite() && *w > 0.0);
+    let phone = input.device.before_ms.last().copied().filter(|m| m.is_finite() && *m > 0.0);
+    match (phone, reference) {
+        (Some(phone), Some(reference)) => phone / reference,
+        _ => 1.0,
+    }
 }
 
 /// Adds a usable forced encoding the policy does not allow to `encodings`, and returns it.

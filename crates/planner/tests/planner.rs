@@ -930,6 +930,7 @@ fn calibrated_meta() -> ModelMeta {
             task: Task::Classifier,
             inputs: "test".into(),
             input_count: 100,
+            whole_ms: None,
             cuts: vec![CutCalibration {
                 cut: 1,
                 fp32_bytes: 400_000,
@@ -985,4 +986,27 @@ fn calibrated_codecs_predict_bytes_and_costs_and_never_go_below_the_floor() {
     let plan = plan_with(&loose, Some(&meta), Constraints::none());
     assert_eq!((plan.encoding, plan.predicted.bytes_up), (Encoding::Int4Zstd, 5_000), "{plan:#?}");
     assert!((plan.accuracy.is_none()) && plan.fidelity.as_deref() == Some("top-1 agreement 98.0%"));
+}
+
+/// Encode times are measured on the calibrating machine: a phone whose whole-model time is 10x
+/// the calibration's encodes 10x slower, and the plan is priced so (decode, on the edge, is not
+/// scaled).
+#[test]
+fn calibrated_encode_time_scales_with_the_phone_speed() {
+    let case = Case {
+        cuts: chain(&[400_000, 400_000, 40]),
+        device: device(vec![0.0, 50.0, 1000.0]),
+        edge: edge(vec![5.0, 2.5, 0.0]),
+        link: LinkEstimate::fixed(1.0, 5.0, 40.0),
+        platform: lte(),
+        energy: EnergyModel::default(),
+        policy: Policy::latency(),
+    };
+    let mut meta = calibrated_meta();
+    // the calibrating machine ran the whole model in 100 ms; this phone takes 1000 ms
+    meta.calibration.as_mut().unwrap().whole_ms = Some(100.0);
+    let plan = planner::plan(&PlanInput { meta: Some(&meta), ..case.input() }).expect("plans");
+    assert!(plan.offloads() && plan.cut == 1 && plan.encoding == Encoding::Int8Zstd, "{plan:#?}");
+    assert!((plan.predicted.phone_ms - (50.0 + 3.0 * 10.0)).abs() < 1e-9, "{plan:#?}");
+    assert!((plan.predicted.edge_ms - 4.5).abs() < 1e-9, "{plan:#?}");
 }

@@ -70,6 +70,15 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let exec = Executor::new(model.clone());
     let references: Vec<Vec<f32>> =
         inputs.iter().map(|i| first_output(&exec.run_full(i)?)).collect::<Result<_>>()?;
+    // the calibrating machine's speed, for scaling encode and decode times to other machines
+    let whole_ms = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            exec.run_full(&inputs[0]).map(|_| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<Vec<f64>, _>>()?
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
     let mut calibrated = vec![];
     for &cut in &cuts {
         let started = Instant::now();
@@ -90,8 +99,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| ModelMeta::path_for(&args.model));
     let mut meta = if out.exists() { ModelMeta::load(&out)? } else { ModelMeta::default() };
-    let mut calibration =
-        Calibration { task, inputs: describe_inputs(&args), input_count: inputs.len(), cuts: calibrated };
+    let mut calibration = Calibration {
+        task,
+        inputs: describe_inputs(&args),
+        input_count: inputs.len(),
+        whole_ms: Some(whole_ms),
+        cuts: calibrated,
+    };
     // the same model and task calibrated before: keep what this run did not measure again
     if let Some(old) = meta.calibration.take().filter(|c| c.task == task && meta.sha256 == model.hash()) {
         calibration = merge(old, calibration);
