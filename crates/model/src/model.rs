@@ -121,25 +121,8 @@ impl Model {
     pub fn from_bytes(path: PathBuf, bytes: &[u8], options: &LoadOptions) -> Result<Model> {
         let hash = hex::encode(Sha256::digest(bytes));
         let not_onnx = |reason: String| Error::NotOnnx { path: path.clone(), reason };
-        let mut proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
-        check_opset(&proto, &path)?;
+        let (mut proto, inputs) = parse(&path, bytes, options, true)?;
         let model_dir = path.parent().and_then(|p| p.to_str()).map(str::to_owned);
-        let inputs = {
-            let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
-            if graph.node.is_empty() || graph.output.is_empty() {
-                return Err(not_onnx("its graph has no nodes or no outputs".into()));
-            }
-            graph::normalize(graph);
-            check_operators(graph)?;
-            check_external_data(graph, &path)?;
-            let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
-            for (vi, spec) in
-                graph.input.iter_mut().filter(|vi| inputs.iter().any(|s| s.name == vi.name)).zip(&inputs)
-            {
-                *vi = graph::value_info(spec);
-            }
-            inputs
-        };
         fold::fold_shapes(&mut proto, model_dir.as_deref())?;
         let graph = proto.graph.as_ref().expect("checked above");
         let ordered = graph::topological_order(graph).map_err(not_onnx)?;
@@ -193,31 +176,20 @@ impl Model {
         let path = path.as_ref().to_path_buf();
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let hash = hex::encode(Sha256::digest(&bytes));
-        let not_onnx = |reason: String| Error::NotOnnx { path: path.clone(), reason };
-        let mut proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| not_onnx(e.to_string()))?;
-        check_opset(&proto, &path)?;
-        let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
-        if graph.node.is_empty() || graph.output.is_empty() {
-            return Err(not_onnx("its graph has no nodes or no outputs".into()));
-        }
-        graph::normalize(graph);
-        check_external_data(graph, &path)?;
-        let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
+        let (proto, inputs) = parse(&path, &bytes, options, false)?;
+        let graph = proto.graph.as_ref().expect("parse checked it");
         let outputs = concrete_specs(&graph.output.iter().collect::<Vec<_>>(), None)?;
-        let ordered = graph::topological_order(graph).map_err(not_onnx)?;
+        let ordered = graph::topological_order(graph)
+            .map_err(|reason| Error::NotOnnx { path: path.clone(), reason })?;
         let weight_bytes = graph.initializer.iter().map(|t| t.encoded_len() as u64).sum();
         let last_node = graph.node[*ordered.order.last().expect("the graph has nodes")].name.clone();
         let cut = |id: usize, after_node: Option<String>, tensors: &[TensorSpec]| {
-            let mut bytes_by_dtype = BTreeMap::new();
-            for t in tensors {
-                *bytes_by_dtype.entry(t.dtype).or_insert(0) += t.bytes();
-            }
             Cut {
                 id,
                 after_node,
                 tensors: tensors.to_vec(),
                 bytes: tensors.iter().map(TensorSpec::bytes).sum(),
-                bytes_by_dtype,
+                bytes_by_dtype: bytes_by_dtype(tensors),
                 macs_before: 0,
                 macs_after: 0,
                 // cut 0 is the raw input; nothing is known of the graph in between
@@ -469,15 +441,11 @@ fn cut_table(
                 before += macs[id - 1];
             }
             let tensors: Vec<TensorSpec> = names.iter().map(|n| specs[n].clone()).collect();
-            let mut bytes_by_dtype = BTreeMap::new();
-            for t in &tensors {
-                *bytes_by_dtype.entry(t.dtype).or_insert(0) += t.bytes();
-            }
             Cut {
                 id,
                 after_node: id.checked_sub(1).map(|p| graph.node[ordered.order[p]].name.clone()),
                 bytes: tensors.iter().map(TensorSpec::bytes).sum(),
-                bytes_by_dtype,
+                bytes_by_dtype: bytes_by_dtype(&tensors),
                 tensors,
                 macs_before: before,
                 macs_after: total_macs - before,
@@ -485,6 +453,44 @@ fn cut_table(
             }
         })
         .collect()
+}
+
+/// Bytes crossing per element type.
+fn bytes_by_dtype(tensors: &[TensorSpec]) -> BTreeMap<DType, u64> {
+    let mut by = BTreeMap::new();
+    for t in tensors {
+        *by.entry(t.dtype).or_insert(0) += t.bytes();
+    }
+    by
+}
+
+/// Decodes and checks a model file (opset, graph, operators when `check_ops`, external data)
+/// and fixes its input shapes: the part of loading that needs no engine.
+fn parse(
+    path: &Path,
+    bytes: &[u8],
+    options: &LoadOptions,
+    check_ops: bool,
+) -> Result<(pb::ModelProto, Vec<TensorSpec>)> {
+    let not_onnx = |reason: String| Error::NotOnnx { path: path.to_path_buf(), reason };
+    let mut proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
+    check_opset(&proto, path)?;
+    let graph = proto.graph.as_mut().ok_or_else(|| not_onnx("it has no graph".into()))?;
+    if graph.node.is_empty() || graph.output.is_empty() {
+        return Err(not_onnx("its graph has no nodes or no outputs".into()));
+    }
+    graph::normalize(graph);
+    if check_ops {
+        check_operators(graph)?;
+    }
+    check_external_data(graph, path)?;
+    let inputs = concrete_inputs(graph, options.input_shapes.as_deref())?;
+    for (vi, spec) in
+        graph.input.iter_mut().filter(|vi| inputs.iter().any(|s| s.name == vi.name)).zip(&inputs)
+    {
+        *vi = graph::value_info(spec);
+    }
+    Ok((proto, inputs))
 }
 
 /// The model inputs (graph inputs that are not initializers) with concrete shapes: given
