@@ -6,10 +6,15 @@
 //! parameter (see `docs/PROTOCOL.md`). Payload, all integers little-endian:
 //!
 //! ```text
-//! u8 version (1) | u8 bits (8 or 4) | u8 entropy (0 none, 1 zstd, 2 lz4) | u8 rank r (1..=8)
+//! u8 version (2) | u8 bits (8 or 4) | u8 entropy (0 none, 1 zstd, 2 lz4, 3 jpeg) | u8 rank r (1..=8)
 //! r x u32 dims | u32 channels C (dims[1] when r >= 3 and dims[2..] hold more than one value, else 1)
-//! C x f32 scale | C x u8 zero point | u32 raw body length | body
+//! C x f32 scale | C x u8 zero point | u32 raw body length | u32 CRC-32 of the body | body
 //! ```
+//!
+//! The CRC-32 (IEEE, as zlib's) covers the whole payload but itself: the header, then the body
+//! as sent (after the entropy stage). A payload garbled anywhere between the two SDKs is
+//! refused, not decoded into other values. Version 1
+//! payloads (no CRC field) are still accepted, from SDKs released before the check.
 //!
 //! The raw body is one quantized value per element (8 bits), or two per byte, low nibble
 //! first (4 bits). Channel `c` of element `i` is `(i / inner) % C`, `inner` the product of the
@@ -25,8 +30,10 @@
 
 use crate::error::{Error, Result};
 
-/// The payload format version.
-const VERSION: u8 = 1;
+/// The payload format version written: 2 carries a CRC-32 of the body.
+const VERSION: u8 = 2;
+/// The first version, without the CRC-32, still accepted when read.
+const VERSION_NO_CRC: u8 = 1;
 /// Most dimensions a packed tensor may have.
 const MAX_RANK: usize = 8;
 
@@ -164,14 +171,19 @@ pub fn pack(tensor: &str, values: &[f32], shape: &[usize], p: Packing) -> Result
     params.iter().for_each(|(s, _)| out.extend_from_slice(&s.to_le_bytes()));
     params.iter().for_each(|(_, z)| out.push(*z));
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    match p.entropy {
-        Entropy::None => out.extend_from_slice(&body),
-        Entropy::Zstd => out.extend_from_slice(
-            &zstd::bulk::compress(&body, ZSTD_LEVEL).map_err(|e| bad(tensor, format!("zstd: {e}")))?,
-        ),
-        Entropy::Lz4 => out.extend_from_slice(&lz4_flex::block::compress(&body)),
-        Entropy::Jpeg => out.extend_from_slice(&jpeg_encode(tensor, &body, shape)?),
-    }
+    let sent = match p.entropy {
+        Entropy::None => body,
+        Entropy::Zstd => {
+            zstd::bulk::compress(&body, ZSTD_LEVEL).map_err(|e| bad(tensor, format!("zstd: {e}")))?
+        }
+        Entropy::Lz4 => lz4_flex::block::compress(&body),
+        Entropy::Jpeg => jpeg_encode(tensor, &body, shape)?,
+    };
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out);
+    crc.update(&sent);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&sent);
     Ok(out)
 }
 
@@ -253,8 +265,11 @@ impl<'a> Reader<'a> {
 pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> Result<Vec<f32>> {
     let mut r = Reader { tensor, rest: payload };
     let (version, bits, entropy, rank) = (r.u8()?, r.u8()?, r.u8()?, r.u8()? as usize);
-    if version != VERSION {
-        return Err(bad(tensor, format!("packed payload version {version}, expected {VERSION}")));
+    if version != VERSION && version != VERSION_NO_CRC {
+        return Err(bad(
+            tensor,
+            format!("packed payload version {version}, expected {VERSION_NO_CRC} or {VERSION}"),
+        ));
     }
     if bits != p.bits || entropy != p.entropy.tag() {
         return Err(bad(
@@ -295,6 +310,16 @@ pub fn unpack(tensor: &str, payload: &[u8], expected: &[usize], p: Packing) -> R
     let raw_len = if bits == 8 { n } else { n.div_ceil(2) };
     if r.u32()? as usize != raw_len {
         return Err(bad(tensor, format!("packed body length is not {raw_len}")));
+    }
+    if version == VERSION {
+        let header = &payload[..payload.len() - r.rest.len()];
+        let crc = r.u32()?;
+        let mut want = crc32fast::Hasher::new();
+        want.update(header);
+        want.update(r.rest);
+        if want.finalize() != crc {
+            return Err(bad(tensor, "the packed body fails its CRC-32 check (corrupted in transit)"));
+        }
     }
     let body = match p.entropy {
         Entropy::None if r.rest.len() == raw_len => r.rest.to_vec(),
@@ -338,7 +363,7 @@ pub fn payload_shape(payload: &[u8]) -> Option<Vec<usize>> {
 pub fn max_payload_len(shape: &[usize]) -> usize {
     let n: usize = shape.iter().product();
     let (channels, _) = channel_layout(shape);
-    let header = 4 + 4 * shape.len() + 4 + 5 * channels + 4;
+    let header = 4 + 4 * shape.len() + 4 + 5 * channels + 4 + 4;
     // zstd's and LZ4's bound on incompressible input is well under 1% + 64 bytes.
     header + n + n / 64 + 1024
 }
@@ -400,6 +425,29 @@ mod tests {
         assert!((out[5] - 0.5).abs() < 0.01, "the rest stays precise: {}", out[5]);
     }
 
+    /// The length of a version-2 payload's body (everything after the CRC).
+    fn body_len(payload: &[u8]) -> usize {
+        let rank = payload[3] as usize;
+        let mut at = 4 + 4 * rank;
+        let channels = u32::from_le_bytes(payload[at..at + 4].try_into().unwrap()) as usize;
+        at += 4 + 5 * channels + 4 + 4;
+        payload.len() - at
+    }
+
+    #[test]
+    fn version_1_payloads_without_a_crc_still_decode() {
+        let shape = [1, 2, 3];
+        let values = [0.0, 0.5, 1.0, -1.0, 2.0, 0.25];
+        for p in CODECS {
+            let v2 = pack("t", &values, &shape, p).unwrap();
+            let crc_at = v2.len() - body_len(&v2) - 4;
+            let mut v1 = v2[..crc_at].to_vec();
+            v1[0] = VERSION_NO_CRC;
+            v1.extend_from_slice(&v2[crc_at + 4..]);
+            assert_eq!(unpack("t", &v1, &shape, p).unwrap(), unpack("t", &v2, &shape, p).unwrap());
+        }
+    }
+
     #[test]
     fn corrupt_or_truncated_payloads_are_typed_errors() {
         let shape = [1, 4, 16];
@@ -417,11 +465,11 @@ mod tests {
             assert!(unpack("t", &good, &[1, 4, 15], p).is_err(), "wrong shape");
             let other = Packing { bits: 12 - p.bits, ..p };
             assert!(unpack("t", &good, &shape, other).is_err(), "wrong bits");
-            // flip every byte of the header and a few of the body: never a panic
+            // flip any byte, header or body: a typed error (its own check, or the CRC's)
             for i in 0..good.len() {
                 let mut bad = good.clone();
                 bad[i] ^= 0xa5;
-                let _ = unpack("t", &bad, &shape, p);
+                assert!(unpack("t", &bad, &shape, p).is_err(), "{p:?}: byte {i} flipped, still decoded");
             }
         }
         assert!(pack("t", &[f32::NAN], &[1], CODECS[0]).is_err());

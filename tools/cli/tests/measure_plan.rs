@@ -37,12 +37,29 @@ async fn probe_separates_rtt_and_throughput_against_the_real_edge() {
         let link = LinkEmulator::start(edge.addr(), LinkConfig::mbps(up, down, rtt)).await.expect("link");
         let config =
             ProbeConfig { small_bytes: 1_000, large_bytes: 200_000, repeats: 3, ..Default::default() };
-        let p = probe(&client, &format!("http://{}", link.local_addr()), None, &config).await.expect("probe");
-        eprintln!(
-            "shaped {up}/{down} Mbps {rtt} ms -> probed {:.2}/{:.2} Mbps {:.1} ms in {:.0} ms",
-            p.uplink_mbps, p.downlink_mbps, p.rtt_ms, p.duration_ms
-        );
         let close = |got: f64, want: f64, tol: f64| (got / want - 1.0).abs() <= tol;
+        // A starved CPU (CI shares 2 cores with the edge, the emulator and the probe) only
+        // ever makes a probe slower, never faster than the link: up to three probes, and no
+        // probe may read more than the shaped rate.
+        let mut p = None;
+        for attempt in 1..=3 {
+            let got =
+                probe(&client, &format!("http://{}", link.local_addr()), None, &config).await.expect("probe");
+            eprintln!(
+                "shaped {up}/{down} Mbps {rtt} ms -> probe {attempt}: {:.2}/{:.2} Mbps {:.1} ms in {:.0} ms",
+                got.uplink_mbps, got.downlink_mbps, got.rtt_ms, got.duration_ms
+            );
+            assert!(
+                got.uplink_mbps <= up * 1.1 && got.downlink_mbps <= down * 1.1,
+                "faster than the link: {got:?}"
+            );
+            let done = close(got.uplink_mbps, up, 0.2) && close(got.downlink_mbps, down, 0.2);
+            p = Some(got);
+            if done {
+                break;
+            }
+        }
+        let p = p.expect("a probe ran");
         assert!(close(p.uplink_mbps, up, 0.2), "uplink {:.2} vs {up}: {p:?}", p.uplink_mbps);
         assert!(close(p.downlink_mbps, down, 0.2), "downlink {:.2} vs {down}: {p:?}", p.downlink_mbps);
         assert!(close(p.rtt_ms, rtt, 0.3), "rtt {:.1} vs {rtt}: {p:?}", p.rtt_ms);
