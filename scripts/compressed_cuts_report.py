@@ -5,21 +5,26 @@ cut and codec, held-out bytes vs calibrated bytes, and `tandem plan` picks on CA
 and without the packed codecs.
 
     python3 scripts/compressed_cuts_report.py [--tandem target/debug/tandem] \
+        [--model resnet18=/tmp/bench-models/resnet18.onnx] \
         [--heldout mobilenetv2=/tmp/wt16/mnv2_heldout.json --heldout face_embedder=/tmp/wt16/face_heldout.json]
+
+A model is NAME=PATH.onnx with its sidecar beside it (PATH.tandem.json); the default models are
+models/mobilenetv2.onnx and models/face_embedder.onnx, and every --model adds one.
 
 Standard library only (no matplotlib on this machine): the SVG is written by hand.
 """
 import argparse, json, math, os, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ["mobilenetv2", "face_embedder"]
+# name -> ONNX path (the sidecar is beside it); main() adds the --model ones
+MODELS = {m: os.path.join(ROOT, "models", f"{m}.onnx") for m in ["mobilenetv2", "face_embedder"]}
 COLORS = {"fp32": "#000000", "fp16": "#888888", "int8": "#1f77b4", "int8_channel": "#17becf",
           "int8_lz4": "#2ca02c", "int8_zstd": "#d62728", "int4_zstd": "#9467bd", "jpeg": "#ff7f0e"}
 NETWORKS = [("cat1", 0.13, 150), ("3g", 1.1, 100), ("lte", 5.85, 50), ("wifi", 18.88, 10)]
 
 
 def load(model):
-    with open(os.path.join(ROOT, "models", f"{model}.tandem.json")) as f:
+    with open(os.path.splitext(MODELS[model])[0] + ".tandem.json") as f:
         return json.load(f)
 
 
@@ -117,7 +122,7 @@ def phone_profile(tandem, model, slowdown=4.0):
     """This machine's per-cut profile x `slowdown`: the emulated slow phone of the fp32 table."""
     raw = f"/tmp/tandem_cc_{model}.devprofile.json"
     if not os.path.exists(raw):
-        subprocess.run([tandem, "profile", f"models/{model}.onnx", "--runs", "3", "--save", raw],
+        subprocess.run([tandem, "profile", MODELS[model], "--runs", "3", "--save", raw],
                        cwd=ROOT, check=True, capture_output=True)
     with open(raw) as f:
         p = json.load(f)
@@ -136,7 +141,7 @@ def plans(tandem):
         profile = phone_profile(tandem, model)
         for net, mbps, rtt in NETWORKS:
             for label, encs in [("fp32", "fp32"), ("fp32,fp16,int8", "fp32,fp16,int8"), ("all", None)]:
-                args = [tandem, "plan", f"models/{model}.onnx", "--uplink-mbps", str(mbps), "--rtt-ms", str(rtt),
+                args = [tandem, "plan", MODELS[model], "--uplink-mbps", str(mbps), "--rtt-ms", str(rtt),
                         "--network", "lte" if net == "cat1" else net, "--objective", "latency", "--json",
                         "--device-profile", profile, "--edge-speedup", "4"]
                 if encs:
@@ -154,8 +159,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tandem", default=os.path.join(ROOT, "target/debug/tandem"))
     ap.add_argument("--heldout", action="append", default=[])
+    ap.add_argument("--model", action="append", default=[], help="NAME=PATH.onnx, sidecar beside it")
     ap.add_argument("--svg", default=os.path.join(ROOT, "docs/bench/compressed_cuts_bytes.svg"))
     a = ap.parse_args()
+    for pair in a.model:
+        name, path = pair.split("=", 1)
+        MODELS[name] = os.path.abspath(path)
     svg(a.svg)
     print(f"wrote {a.svg}", file=sys.stderr)
     tables()
