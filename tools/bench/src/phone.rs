@@ -57,11 +57,11 @@ const TRACE_PROBE_INTERVAL_MS: u64 = 3_000;
 
 /// In the trace, the online session explores (an offload at a late cut while the plan is
 /// local) at most once in this many requests...
-const TRACE_EXPLORE_EVERY_REQUESTS: u64 = 3;
+const TRACE_EXPLORE_EVERY_REQUESTS: u64 = 4;
 
-/// ...and at most once a second (an app's default is 10 requests and 5 s; the trace's link
+/// ...and at most once in 1.5 s (an app's default is 10 requests and 5 s; the trace's link
 /// changes every 4 s, about 12 requests), ms.
-const TRACE_EXPLORE_INTERVAL_MS: u64 = 1_000;
+const TRACE_EXPLORE_INTERVAL_MS: u64 = 1_500;
 
 /// The session tuning of the online sessions (regret with the estimator, the trace): an app's
 /// defaults, with a cheap probe, and the calibration the benchmark did reused.
@@ -114,8 +114,8 @@ pub fn phone_main() -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The session tuning of the static experiments: no background probes or calibration
-/// (they would disturb the measurements), the edge profile fetched once, a breaker that
+/// The session tuning of the static experiments: no background probes, exploration or
+/// calibration (they would disturb the measurements), the edge profile fetched once, a breaker that
 /// never opens (a capped measurement is not an edge failure), and no timeout but the cap.
 fn static_config(setup: &PhoneSetup) -> SessionConfig {
     SessionConfig {
@@ -124,6 +124,7 @@ fn static_config(setup: &PhoneSetup) -> SessionConfig {
         max_edge_timeout_ms: 600_000.0,
         edge_refresh_ms: 24 * 3_600_000,
         auto_probe: false,
+        exploration: tandem_sdk::ExplorationConfig { enabled: false, ..Default::default() },
         calibrate: false,
         calibration: CalibrationOptions {
             runs: setup.calibration_runs.max(1),
