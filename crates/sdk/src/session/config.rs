@@ -148,7 +148,8 @@ impl Default for SessionConfig {
 /// A request explores only when all hold: exploration is `enabled`; the plan is local and
 /// not forced (no forced cut, no whole-model edge); the network is online and **not
 /// metered** (whatever the policy allows); the edge is verified (same model file) and the
-/// breaker closed; the battery is not critical (`low_power` off, and above
+/// breaker lets a request through (closed, or open with its back-off over: the exploration
+/// is then the half-open trial); the battery is not critical (`low_power` off, and above
 /// `min_battery_level` unless charging); at least `every_requests` requests have been made
 /// since the last exploration; and neither an exploration nor a successful offload happened
 /// in the last `min_interval_ms`. No randomness: the same requests at the same times explore

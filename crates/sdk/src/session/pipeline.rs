@@ -157,9 +157,9 @@ impl Inner {
         if !s.network.is_online() || s.metered || battery_critical {
             return None;
         }
-        if edge.lock().verification != Verification::Verified
-            || self.breaker().state(Instant::now()).phase != BreakerPhase::Closed
-        {
+        // Closed, or open with its back-off over: the exploration is then the half-open
+        // trial (otherwise a breaker opened while the plan turned local would never close).
+        if edge.lock().verification != Verification::Verified || !self.breaker().would_pass(Instant::now()) {
             return None;
         }
         if st.requests_since < cfg.every_requests.max(1)
