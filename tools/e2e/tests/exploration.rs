@@ -1,7 +1,8 @@
 //! Exploration (`ExplorationConfig`, ADR 0015) against the real edge behind the link
 //! emulator: a session whose link estimate was made pessimistic by a slow link offloads
 //! again within a bounded number of requests once the link recovers, by exploring; it never
-//! explores on a metered network or when exploration is off. No timing assertions: what is
+//! explores on a metered network or when exploration is off; an exploration is the trial that
+//! closes a breaker opened while the plan was local. No timing assertions: what is
 //! checked is what the session decided and what the edge answered.
 
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use tandem_e2e::*;
 use tandem_linkemu::LinkConfig;
 use tandem_sdk::platform::FixedSignals;
 use tandem_sdk::{
-    DeviceProfile, EdgeEndpoint, EdgeStatus, ExplorationConfig, NetworkKind, PlatformState, Policy, Session,
-    SessionConfig,
+    BreakerConfig, BreakerPhase, DeviceProfile, EdgeEndpoint, EdgeStatus, ExplorationConfig, FallbackReason,
+    NetworkKind, PlatformState, Policy, Session, SessionConfig,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -175,4 +176,47 @@ async fn explores_on_an_unmetered_network_but_never_on_a_metered_one_or_when_off
     // A critical battery (not charging): never.
     let low = PlatformState { battery_level: Some(0.1), charging: Some(false), ..wifi };
     assert_eq!(explorations(low, exploring(true), 9).await, (0, 0), "no exploration on a critical battery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exploration_is_the_half_open_trial_that_closes_a_breaker_opened_while_the_plan_is_local() {
+    let _serial = serial().await;
+    let rig =
+        Rig::start(|| edge_builder().model_file(model_path(MODEL)), LinkConfig::mbps(18.88, 30.0, 30.0))
+            .await;
+    let signals = Arc::new(FixedSignals::new(on_network(NetworkKind::Wifi)));
+    let mut cfg = config(ExplorationConfig { every_requests: 1, ..exploring(true) });
+    cfg.breaker = BreakerConfig { base_backoff_ms: 1_000, ..BreakerConfig::default() };
+    // A fast phone: the plan is always local, only explorations reach the edge.
+    let s = session(&rig.url(), &signals, Some(phone_taking(2.0)), cfg);
+    assert_eq!(s.wait_for_edge(WAIT).await, EdgeStatus::Verified);
+    let input = seeded_input(s.model(), 7);
+    let want = local_outputs(&model_path(MODEL), &input);
+
+    // The edge fails: three failed explorations open the breaker.
+    rig.chaos.set(Chaos::Status(500));
+    for i in 0..3 {
+        let r = s.infer(input.clone()).await.expect("never an error");
+        assert!(max_diff(&r.outputs, &want) <= 1e-4);
+        assert!(r.report.exploration && !r.report.offloaded, "request {i}: {:?}", r.report);
+        assert!(
+            matches!(r.report.fallback_reason, Some(FallbackReason::ServerError { .. })),
+            "{:?}",
+            r.report
+        );
+    }
+    assert_eq!(s.breaker_state().phase, BreakerPhase::Open);
+    // While the back-off runs, nothing explores.
+    let r = s.infer(input.clone()).await.expect("never an error");
+    assert!(!r.report.exploration && !r.report.offloaded, "{:?}", r.report);
+
+    // The edge recovers; once the back-off is over, the next exploration is the trial, and
+    // its success closes the breaker (the plan itself never offloads, so nothing else would).
+    rig.chaos.set(Chaos::Pass);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let r = s.infer(input.clone()).await.expect("never an error");
+    assert!(max_diff(&r.outputs, &want) <= 1e-4);
+    assert!(r.report.exploration && r.report.offloaded, "{:?}", r.report);
+    assert_eq!(r.report.breaker, BreakerPhase::HalfOpen, "{:?}", r.report);
+    assert_eq!(s.breaker_state().phase, BreakerPhase::Closed);
 }
