@@ -60,6 +60,9 @@ pub struct Report {
     pub after_node: Option<String>,
     /// Whether the cut was forced by the caller ([`crate::InferOptions::cut`]).
     pub forced_cut: bool,
+    /// Whether the session offloaded this request, which its plan kept local, at a late cut
+    /// to sample the link.
+    pub exploration: bool,
     /// The network the request went over (or would have).
     pub network: NetworkKind,
     /// Whether the edge computed (part of) the result.
@@ -147,6 +150,7 @@ impl From<&tc::Report> for Report {
             plan: (&r.plan).into(),
             after_node: r.after_node.clone(),
             forced_cut: r.forced_cut,
+            exploration: r.exploration,
             network: r.network,
             offloaded: r.offloaded,
             fallback_reason: r.fallback_reason,

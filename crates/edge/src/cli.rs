@@ -19,7 +19,7 @@ pub struct EdgeArgs {
     pub model_files: Vec<PathBuf>,
     /// Load model NAME for these input shapes, in its input order (`NAME=1x16,1x16`): for a
     /// model with symbolic dimensions other than the batch; repeatable.
-    #[arg(long = "input-shape", value_name = "NAME=SHAPES", value_parser = parse_input_shapes)]
+    #[arg(long = "input-shape", value_name = "NAME=SHAPES", value_parser = tandem_model::util::parse_input_shapes)]
     pub input_shapes: Vec<(String, Vec<Vec<usize>>)>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -193,28 +193,10 @@ fn return_large_buffers_to_the_os() {
     }
 }
 
-/// `NAME=1x16,1x16`: a model name and one shape per input, dimensions joined by `x`.
-fn parse_input_shapes(s: &str) -> Result<(String, Vec<Vec<usize>>), String> {
-    let (name, shapes) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected NAME=1x16[,1x16]"))?;
-    let shapes = shapes
-        .split(',')
-        .map(|shape| {
-            shape
-                .split('x')
-                .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| format!("`{shape}` is not a shape like 1x16"))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    if name.is_empty() {
-        return Err(format!("`{s}`: the model name is empty"));
-    }
-    Ok((name.to_string(), shapes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tandem_model::util::parse_input_shapes;
 
     #[test]
     fn sizes_in_mib_never_wrap() {

@@ -35,6 +35,26 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
+/// `NAME=1x16,1x16`: a model name and one shape per input, dimensions joined by `x` (the
+/// `--input-shape` option of `tandem edge` and `tandem bench`).
+pub fn parse_input_shapes(s: &str) -> Result<(String, Vec<Vec<usize>>), String> {
+    let (name, shapes) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected NAME=1x16[,1x16]"))?;
+    let shapes = shapes
+        .split(',')
+        .map(|shape| {
+            shape
+                .split('x')
+                .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| format!("`{shape}` is not a shape like 1x16"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if name.is_empty() {
+        return Err(format!("`{s}`: the model name is empty"));
+    }
+    Ok((name.to_string(), shapes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

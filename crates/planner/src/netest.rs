@@ -8,6 +8,18 @@
 //! consistent with each other, mean the link changed, and they replace the window (a 4x step
 //! is followed after 3 samples with the defaults). A network with no samples gets a prior for
 //! its kind with confidence 0.
+//!
+//! Estimates decay with age, so that an old estimate (say, a pessimistic one made on a bad
+//! cell) cannot pin the session to one decision forever:
+//! - **Weight.** Each quantity's measured value keeps the weight `w = 0.5^(age / half_life_ms)`
+//!   (`age`: time since that quantity's last sample); the rest, `1 - w`, goes to the network
+//!   kind's prior, blended geometrically: `estimate = measured^w x prior^(1 - w)`. After one
+//!   half-life (2 minutes by default) a 0.13 Mbps estimate on a network reported as LTE
+//!   (prior 5.85 Mbps) reads 0.87 Mbps; after four, 4.6 Mbps. Confidence halves with the same
+//!   half-life. `half_life_ms <= 0` turns the decay off (confidence then stays as measured).
+//! - **Staleness.** A quantity whose last sample is older than `fresh_ms` is stale: its next
+//!   sample replaces its window instead of joining it (the old samples no longer vote, and
+//!   cannot hold the new one back as an outlier), as a probe's result always does.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -102,7 +114,8 @@ pub struct EstimatorConfig {
     pub min_transfer_bytes: u64,
     /// Samples older than this are fresh no more: a probe may run, ms.
     pub fresh_ms: f64,
-    /// Confidence halves every this long without a sample, ms.
+    /// An estimate's weight (and its confidence) halves every this long without a sample;
+    /// the weight it loses goes to the network kind's prior, ms. `0` turns the decay off.
     pub half_life_ms: f64,
     /// Below this confidence, a probe may run.
     pub min_confidence: f64,
@@ -131,6 +144,8 @@ impl Default for EstimatorConfig {
 struct Series {
     window: VecDeque<f64>,
     pending: Vec<f64>,
+    /// When the window last took a sample.
+    last: Option<Instant>,
 }
 
 impl Series {
@@ -142,6 +157,28 @@ impl Series {
     fn relative_spread(&self) -> f64 {
         let Some(m) = self.median().filter(|m| *m > 0.0) else { return 1.0 };
         median(self.window.iter().map(|x| (x - m).abs())).map_or(1.0, |mad| mad / m)
+    }
+
+    /// Whether the window's last sample is older than `fresh_ms` at `at` (or it has none).
+    fn stale(&self, at: Instant, fresh_ms: f64) -> bool {
+        self.last.is_none_or(|t| at.saturating_duration_since(t).as_secs_f64() * 1e3 > fresh_ms)
+    }
+
+    /// Adds `x`, taken at `at`; returns whether it was taken (not held back as an outlier).
+    /// A stale window is replaced by `x`.
+    fn push_at(&mut self, x: f64, cfg: &EstimatorConfig, at: Instant) -> bool {
+        if !(x.is_finite() && x > 0.0) {
+            return false;
+        }
+        if !self.window.is_empty() && self.stale(at, cfg.fresh_ms) {
+            self.reset(x, at);
+            return true;
+        }
+        let taken = self.push(x, cfg);
+        if taken {
+            self.last = Some(at);
+        }
+        taken
     }
 
     /// Adds `x`; returns whether it was taken (not held back as an outlier).
@@ -181,11 +218,25 @@ impl Series {
         }
     }
 
-    fn reset(&mut self, x: f64) {
+    fn reset(&mut self, x: f64, at: Instant) {
         if x.is_finite() && x > 0.0 {
             self.window = VecDeque::from([x]);
             self.pending.clear();
+            self.last = Some(at);
         }
+    }
+
+    /// The window's median, decayed toward `prior` with the age of its last sample (the
+    /// module's rule); `prior` alone without samples.
+    fn decayed(&self, prior: f64, now: Instant, half_life_ms: f64) -> f64 {
+        let Some(m) = self.median() else { return prior };
+        let Some(last) = self.last else { return m };
+        let age_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        let w = decay_weight(age_ms, half_life_ms);
+        if w >= 1.0 || !(prior.is_finite() && prior > 0.0) {
+            return m;
+        }
+        m.powf(w) * prior.powf(1.0 - w)
     }
 }
 
@@ -277,14 +328,14 @@ impl NetworkEstimator {
         let h = self.history(network);
         let mut used = false;
         if let Some(rtt) = sample.rtt_ms {
-            used |= h.rtt_ms.push(rtt, &cfg);
+            used |= h.rtt_ms.push_at(rtt, &cfg, at);
         }
         let net_ms = sample.upload_ms - sample.server_ms.max(0.0);
         if net_ms.is_finite() && net_ms > 0.0 {
             let rtt = sample.rtt_ms.or_else(|| h.rtt_ms.median()).unwrap_or(0.0);
             let transfer_ms = net_ms - rtt;
             if sample.bytes_up >= cfg.min_transfer_bytes && transfer_ms >= cfg.min_transfer_ms {
-                used |= h.uplink_mbps.push(mbps(sample.bytes_up, transfer_ms), &cfg);
+                used |= h.uplink_mbps.push_at(mbps(sample.bytes_up, transfer_ms), &cfg, at);
             } else if sample.bytes_up < cfg.min_transfer_bytes && sample.rtt_ms.is_none() {
                 // a small request is mostly round trip: that is what it measures
                 let up = h
@@ -292,11 +343,11 @@ impl NetworkEstimator {
                     .median()
                     .unwrap_or_else(|| LinkEstimate::prior(network.network).uplink_mbps);
                 let rtt = net_ms - crate::energy::transfer_ms(sample.bytes_up, up);
-                used |= h.rtt_ms.push(rtt, &cfg);
+                used |= h.rtt_ms.push_at(rtt, &cfg, at);
             }
         }
         if sample.bytes_down >= cfg.min_transfer_bytes && sample.download_ms >= cfg.min_transfer_ms {
-            used |= h.downlink_mbps.push(mbps(sample.bytes_down, sample.download_ms), &cfg);
+            used |= h.downlink_mbps.push_at(mbps(sample.bytes_down, sample.download_ms), &cfg, at);
         }
         if used {
             h.last_sample = Some(at);
@@ -310,9 +361,9 @@ impl NetworkEstimator {
             return;
         }
         let h = self.history(network);
-        h.uplink_mbps.reset(probe.uplink_mbps);
-        h.downlink_mbps.reset(probe.downlink_mbps);
-        h.rtt_ms.reset(probe.rtt_ms.max(0.001));
+        h.uplink_mbps.reset(probe.uplink_mbps, at);
+        h.downlink_mbps.reset(probe.downlink_mbps, at);
+        h.rtt_ms.reset(probe.rtt_ms.max(0.001), at);
         h.last_sample = Some(at);
     }
 
@@ -327,7 +378,7 @@ impl NetworkEstimator {
     }
 
     /// The estimate for `network` as of `now`. Quantities never measured come from the
-    /// network kind's prior.
+    /// network kind's prior; measured ones decay toward it with age (the module's rule).
     pub fn estimate_at(&self, network: &PlatformState, now: Instant) -> LinkEstimate {
         let prior = LinkEstimate::prior(network.network);
         let Some(h) = self.networks.get(&network.network_key()).filter(|_| network.network.is_online())
@@ -339,12 +390,12 @@ impl NetworkEstimator {
         let samples = h.uplink_mbps.window.len();
         let count = (samples as f64 / 5.0).min(1.0);
         let spread = 1.0 / (1.0 + 2.0 * h.uplink_mbps.relative_spread());
-        let fresh =
-            if age_ms.is_finite() { 0.5f64.powf(age_ms / self.config.half_life_ms.max(1.0)) } else { 0.0 };
+        let half_life = self.config.half_life_ms;
+        let fresh = decay_weight(age_ms, half_life);
         LinkEstimate {
-            uplink_mbps: h.uplink_mbps.median().unwrap_or(prior.uplink_mbps),
-            downlink_mbps: h.downlink_mbps.median().unwrap_or(prior.downlink_mbps),
-            rtt_ms: h.rtt_ms.median().unwrap_or(prior.rtt_ms),
+            uplink_mbps: h.uplink_mbps.decayed(prior.uplink_mbps, now, half_life),
+            downlink_mbps: h.downlink_mbps.decayed(prior.downlink_mbps, now, half_life),
+            rtt_ms: h.rtt_ms.decayed(prior.rtt_ms, now, half_life),
             confidence: (count * spread * fresh).clamp(0.0, 1.0),
             samples,
             age_ms,
@@ -364,6 +415,18 @@ impl NetworkEstimator {
         }
         let e = self.estimate_at(network, now);
         e.samples == 0 || e.age_ms > self.config.fresh_ms || e.confidence < self.config.min_confidence
+    }
+}
+
+/// The weight a measurement keeps after `age_ms` without a sample: it halves every
+/// `half_life_ms` (1 when `half_life_ms <= 0`: no decay; 0 for an infinite age).
+pub fn decay_weight(age_ms: f64, half_life_ms: f64) -> f64 {
+    if !age_ms.is_finite() {
+        0.0
+    } else if !(half_life_ms.is_finite() && half_life_ms > 0.0) {
+        1.0
+    } else {
+        0.5f64.powf(age_ms.max(0.0) / half_life_ms)
     }
 }
 
@@ -664,6 +727,63 @@ mod tests {
             (3.0, 9.0, 70.0),
             "a probe replaces stale history"
         );
+    }
+
+    #[test]
+    fn estimates_decay_toward_the_prior_with_age() {
+        let lte = net("lte", NetworkKind::Cellular(CellularGen::Lte));
+        let prior = LinkEstimate::prior(lte.network);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut est = NetworkEstimator::default();
+        assert_eq!(est.config().half_life_ms, 120_000.0);
+        for _ in 0..8 {
+            est.record_at(&lte, &sample(300_000, 0.13, 150.0), t0);
+        }
+        let now = est.estimate_at(&lte, t0);
+        assert!((now.uplink_mbps / 0.13 - 1.0).abs() < 1e-9, "{now:?}");
+        // one half-life: the measurement keeps half the weight (geometric blend with the prior)
+        let one = est.estimate_at(&lte, at(120));
+        let want = (0.13f64 * prior.uplink_mbps).sqrt();
+        assert!((one.uplink_mbps / want - 1.0).abs() < 1e-9, "{one:?} vs {want}");
+        let want_rtt = (150.0f64 * prior.rtt_ms).sqrt();
+        assert!((one.rtt_ms / want_rtt - 1.0).abs() < 1e-6, "{one:?} vs {want_rtt}");
+        assert!((one.confidence / now.confidence - 0.5).abs() < 1e-9, "{one:?} {now:?}");
+        // four half-lives: mostly the prior; monotone on the way
+        let four = est.estimate_at(&lte, at(480));
+        assert!(four.uplink_mbps > 4.5 && four.uplink_mbps < prior.uplink_mbps, "{four:?}");
+        assert!(now.uplink_mbps < one.uplink_mbps && one.uplink_mbps < four.uplink_mbps);
+        // decay off: the estimate stays as measured
+        let mut off = NetworkEstimator::new(EstimatorConfig { half_life_ms: 0.0, ..Default::default() });
+        for _ in 0..8 {
+            off.record_at(&lte, &sample(300_000, 0.13, 150.0), t0);
+        }
+        let e = off.estimate_at(&lte, at(3_600));
+        assert!((e.uplink_mbps / 0.13 - 1.0).abs() < 1e-9, "{e:?}");
+        assert_eq!(decay_weight(f64::INFINITY, 1.0), 0.0);
+        assert_eq!(decay_weight(5.0, 0.0), 1.0);
+    }
+
+    #[test]
+    fn a_stale_window_is_replaced_by_its_next_sample() {
+        let lte = net("lte", NetworkKind::Cellular(CellularGen::Lte));
+        let t0 = Instant::now();
+        let mut est = NetworkEstimator::default();
+        for _ in 0..8 {
+            est.record_at(&lte, &sample(300_000, 0.13, 150.0), t0);
+        }
+        // while fresh, one fast sample is an outlier: held back
+        let soon = t0 + Duration::from_secs(10);
+        est.record_at(&lte, &sample(300_000, 18.88, 10.0), soon);
+        let held = est.estimate_at(&lte, soon);
+        assert!(held.uplink_mbps < 0.5 && held.samples == 8, "{held:?}");
+        // after fresh_ms without a sample, the next one replaces the window
+        let later = soon + Duration::from_millis(est.config().fresh_ms as u64 + 1);
+        est.record_at(&lte, &sample(300_000, 18.88, 10.0), later);
+        let e = est.estimate_at(&lte, later);
+        assert!((e.uplink_mbps / 18.88 - 1.0).abs() < 1e-6, "{e:?}");
+        assert!((e.rtt_ms / 10.0 - 1.0).abs() < 1e-6, "{e:?}");
+        assert_eq!(e.samples, 1);
     }
 
     #[test]

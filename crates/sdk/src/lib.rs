@@ -50,5 +50,7 @@ pub use offload::{EdgeEndpoint, TandemClient};
 pub use plain::{PlainClient, PlainOip};
 pub use platform::{CellularGen, NetworkKind, PlatformSignals, PlatformState, ThermalState};
 pub use report::{Decision, FallbackReason, InferResult, Report};
-pub use session::{EdgeStatus, InferOptions, Session, SessionBuilder, SessionConfig, SessionError};
+pub use session::{
+    EdgeStatus, ExplorationConfig, InferOptions, Session, SessionBuilder, SessionConfig, SessionError,
+};
 pub use transport::Transport;

@@ -159,6 +159,11 @@ pub struct Report {
     pub after_node: Option<String>,
     /// Whether the cut was forced by the caller.
     pub forced_cut: bool,
+    /// Whether the request was exploratory: its plan was local, and the session offloaded it
+    /// at a late cut to sample the link (`ExplorationConfig`). Its outputs are as correct as
+    /// any other request's; `offloaded` and `fallback_reason` say how it went.
+    #[serde(default)]
+    pub exploration: bool,
     /// The network the request went over (or would have).
     pub network: NetworkKind,
     /// The link estimate the plan used.
@@ -230,11 +235,12 @@ pub struct Report {
 // By hand, to write the older keys `upload_ms` and `edge_ms` beside the fields.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Report", 33)?;
+        let mut s = serializer.serialize_struct("Report", 34)?;
         s.serialize_field("request_id", &self.request_id)?;
         s.serialize_field("plan", &self.plan)?;
         s.serialize_field("after_node", &self.after_node)?;
         s.serialize_field("forced_cut", &self.forced_cut)?;
+        s.serialize_field("exploration", &self.exploration)?;
         s.serialize_field("network", &self.network)?;
         s.serialize_field("link", &self.link)?;
         s.serialize_field("offloaded", &self.offloaded)?;
@@ -282,7 +288,13 @@ impl Report {
             (Some(node), c) => format!("cut {c} (after {node})"),
             (None, c) => format!("cut {c}"),
         };
-        let forced = if self.forced_cut { " [forced]" } else { "" };
+        let forced = if self.forced_cut {
+            " [forced]"
+        } else if self.exploration {
+            " [exploring]"
+        } else {
+            ""
+        };
         match (self.plan.offloads(), self.offloaded, self.fallback_reason) {
             (true, true, _) => format!("{cut}{forced} via {net}: {cost}"),
             (true, false, Some(r)) => format!("{cut}{forced} via {net}, finished locally ({r}): {cost}"),
@@ -361,6 +373,7 @@ mod tests {
             },
             after_node: Some("layer2".into()),
             forced_cut: false,
+            exploration: false,
             network: NetworkKind::Wifi,
             link: LinkEstimate::fixed(18.88, 30.0, 15.0),
             offloaded,

@@ -55,6 +55,11 @@ impl EdgeProcess {
         cmd.arg("edge").args(["--listen", listen, "--profile-budget-s", &profile_budget_s.to_string()]);
         for m in models {
             cmd.arg("--model").arg(&m.path);
+            if let Some(shapes) = &m.input_shapes {
+                let dims = |s: &Vec<usize>| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+                let shapes = shapes.iter().map(dims).collect::<Vec<_>>().join(",");
+                cmd.arg("--input-shape").arg(format!("{}={shapes}", m.name));
+            }
         }
         cmd.args(extra);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());

@@ -124,6 +124,11 @@ pub struct BenchArgs {
     /// Directories to look models up in, in order; repeatable.
     #[arg(long = "models-dir", value_name = "DIR", default_value = "models")]
     pub models_dirs: Vec<PathBuf>,
+    /// Load model NAME for these input shapes, in its input order (`NAME=1x16,1x16`), on the
+    /// phone and the edge: needed for a model whose inputs have symbolic dimensions (as
+    /// `tandem edge --input-shape`); repeatable.
+    #[arg(long = "input-shape", value_name = "NAME=SHAPES", value_parser = tandem_sdk::util::parse_input_shapes)]
+    pub input_shapes: Vec<(String, Vec<Vec<usize>>)>,
     /// Networks, comma separated, from cat1, 3g, lte, wifi.
     #[arg(long, value_name = "LIST", default_value = "cat1,3g,lte,wifi")]
     pub networks: String,

@@ -382,6 +382,41 @@ fn trace_section(out: &mut String, t: &TraceResult) {
         t.oracle_offload_segments,
         t.online_offloaded_in_oracle_offload_segments
     );
+    trace_segments(out, t);
+}
+
+/// The trace run per segment: where the oracle offloaded, and whether the online session did.
+fn trace_segments(out: &mut String, t: &TraceResult) {
+    let s = &t.offload_segments;
+    if s.segments.is_empty() {
+        return;
+    }
+    let explorations: usize = s.segments.iter().map(|x| x.online_explorations).sum();
+    let _ = writeln!(
+        out,
+        "\nPer segment ({}; {explorations} exploratory online request(s) in all):\n",
+        s.summary
+    );
+    let _ = writeln!(
+        out,
+        "| segment | from s | network | oracle offloaded | online offloaded | online requests | online offloads | online explorations |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for x in &s.segments {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+            x.segment,
+            x.start_ms / 1e3,
+            t.levels.get(x.level).map_or("?", |l| l.as_str()),
+            yes(x.oracle_offloaded),
+            yes(x.online_offloaded),
+            x.online_requests,
+            x.online_offloads,
+            x.online_explorations
+        );
+    }
 }
 
 #[cfg(test)]

@@ -47,9 +47,21 @@ fn cheap_probe() -> ProbeConfig {
     ProbeConfig { small_bytes: 1_000, large_bytes: 32_000, repeats: 2, timeout_ms: 20_000 }
 }
 
-/// In the trace, the online session's estimate counts as stale (a probe is due) after this
-/// long without a sample, ms (the session probes at most every 10 s).
+/// In the trace, the online session's estimate counts as stale (a probe is due, and the next
+/// sample replaces the window) after this long without a sample, ms.
 const TRACE_FRESH_MS: f64 = 2_000.0;
+
+/// In the trace, the online session probes at most this often, ms (an app's default is 10 s;
+/// the trace's link changes every 4 s).
+const TRACE_PROBE_INTERVAL_MS: u64 = 3_000;
+
+/// In the trace, the online session explores (an offload at a late cut while the plan is
+/// local) at most once in this many requests...
+const TRACE_EXPLORE_EVERY_REQUESTS: u64 = 4;
+
+/// ...and at most once in 1.5 s (an app's default is 10 requests and 5 s; the trace's link
+/// changes every 4 s, about 12 requests), ms.
+const TRACE_EXPLORE_INTERVAL_MS: u64 = 1_500;
 
 /// The session tuning of the online sessions (regret with the estimator, the trace): an app's
 /// defaults, with a cheap probe, and the calibration the benchmark did reused.
@@ -102,8 +114,8 @@ pub fn phone_main() -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The session tuning of the static experiments: no background probes or calibration
-/// (they would disturb the measurements), the edge profile fetched once, a breaker that
+/// The session tuning of the static experiments: no background probes, exploration or
+/// calibration (they would disturb the measurements), the edge profile fetched once, a breaker that
 /// never opens (a capped measurement is not an edge failure), and no timeout but the cap.
 fn static_config(setup: &PhoneSetup) -> SessionConfig {
     SessionConfig {
@@ -112,6 +124,7 @@ fn static_config(setup: &PhoneSetup) -> SessionConfig {
         max_edge_timeout_ms: 600_000.0,
         edge_refresh_ms: 24 * 3_600_000,
         auto_probe: false,
+        exploration: tandem_sdk::ExplorationConfig { enabled: false, ..Default::default() },
         calibrate: false,
         calibration: CalibrationOptions {
             runs: setup.calibration_runs.max(1),
@@ -159,6 +172,7 @@ impl Phone {
             let t = Instant::now();
             let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("setup")));
             let session = Session::builder(&spec.path)
+                .load_options(spec.load_options())
                 .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
                 .policy(Policy::latency())
                 .signals(signals.clone())
@@ -186,6 +200,7 @@ impl Phone {
             for net in &setup.networks {
                 let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
                 let session = Session::builder(&spec.path)
+                    .load_options(spec.load_options())
                     .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(spec.name.clone()))
                     .policy(Policy::latency())
                     .signals(signals.clone())
@@ -442,17 +457,24 @@ impl Phone {
         let path = pm.session.model().path().to_path_buf();
         // Online: the session as an app would run it (online estimation with cheap probes,
         // periodic edge refresh, the default breaker; only the calibration is reused), which
-        // explores: it probes again whenever its estimate is older than a trace segment, so
-        // the estimator follows the link while the session computes locally. The oracle:
-        // forced cuts, never given up on (its deadline is only scored).
+        // explores: it probes again whenever its estimate is older than half a trace segment
+        // (at most every 3 s), and offloads a request at a late cut now and then while its
+        // plan is local (ExplorationConfig), so the estimator follows the link while the
+        // session computes locally. The oracle: forced cuts, never given up on (its deadline
+        // is only scored).
         let (config, deadline) = if oracle {
             (static_config(&setup), None)
         } else {
             let mut config = online_config();
             config.estimator.fresh_ms = TRACE_FRESH_MS;
+            config.probe_interval_ms = TRACE_PROBE_INTERVAL_MS;
+            config.exploration.every_requests = TRACE_EXPLORE_EVERY_REQUESTS;
+            config.exploration.min_interval_ms = TRACE_EXPLORE_INTERVAL_MS;
             (config, Some(deadline_ms))
         };
+        let load = setup.models.iter().find(|m| m.name == name).map(|m| m.load_options()).unwrap_or_default();
         let session = Session::builder(path)
+            .load_options(load)
             .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(name.to_string()))
             .policy(Policy { deadline_ms: deadline, ..Policy::latency() })
             .signals(Arc::new(FixedSignals::new(network.platform_state("trace"))))
@@ -507,6 +529,7 @@ impl Phone {
                 energy_mj: r.energy_mj,
                 estimated_uplink_mbps: result.report.link.uplink_mbps,
                 bytes_up: r.bytes_up,
+                exploration: result.report.exploration,
             });
             next_slot_ms = ((start_ms / period_ms).floor() + 1.0) * period_ms;
         }

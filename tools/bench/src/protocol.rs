@@ -15,6 +15,16 @@ pub struct ModelSpec {
     pub name: String,
     /// The ONNX file.
     pub path: PathBuf,
+    /// The input shapes to load it with (`--input-shape`), for symbolic input dimensions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shapes: Option<Vec<Vec<usize>>>,
+}
+
+impl ModelSpec {
+    /// How the phone loads the model.
+    pub fn load_options(&self) -> tandem_sdk::LoadOptions {
+        tandem_sdk::LoadOptions { input_shapes: self.input_shapes.clone() }
+    }
 }
 
 /// How the phone sets itself up.
@@ -288,6 +298,9 @@ pub struct TraceRequest {
     pub estimated_uplink_mbps: f64,
     /// Request body bytes.
     pub bytes_up: u64,
+    /// Whether the session made it an exploratory offload (`Report::exploration`).
+    #[serde(default)]
+    pub exploration: bool,
 }
 
 /// A response from the phone.

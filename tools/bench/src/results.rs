@@ -667,6 +667,10 @@ pub struct TraceResult {
     /// Of those, segments in which an online request offloaded successfully too.
     #[serde(default)]
     pub online_offloaded_in_oracle_offload_segments: usize,
+    /// Per segment: whether the oracle and the online session offloaded successfully, and
+    /// the online session's explorations; with the counts and their one-line summary.
+    #[serde(default)]
+    pub offload_segments: crate::trace::OffloadSegments,
     /// Every online request.
     pub online_requests: Vec<TraceRequest>,
     /// Every oracle request.

@@ -596,6 +596,7 @@ fn run_trace(
     let mean_latency_ratio =
         (oracle.mean_latency_ms > 0.0).then(|| online.mean_latency_ms / oracle.mean_latency_ms);
     let segments = crate::trace::offload_segments(&trace, &oracle_requests, &online_requests);
+    let offload_segments = crate::trace::OffloadSegments::new(&trace, &oracle_requests, &online_requests);
     let visits = crate::trace::visits(&trace, nets.len());
     Ok(Some(TraceResult {
         model: pick,
@@ -615,6 +616,7 @@ fn run_trace(
         visits,
         oracle_offload_segments: segments.0,
         online_offloaded_in_oracle_offload_segments: segments.1,
+        offload_segments,
         online_requests,
         oracle_requests,
     }))

@@ -87,7 +87,9 @@ impl Settings {
             let stem = as_path.file_stem().and_then(|s| s.to_str()).unwrap_or(&name).to_string();
             match found {
                 Some(path) if !models.iter().any(|m| m.name == stem) => {
-                    models.push(ModelSpec { name: stem, path })
+                    let input_shapes =
+                        a.input_shapes.iter().find(|(n, _)| *n == stem).map(|(_, s)| s.clone());
+                    models.push(ModelSpec { name: stem, path, input_shapes })
                 }
                 Some(_) => {}
                 None => skipped.push(Skipped {
@@ -111,6 +113,11 @@ impl Settings {
             return Err(BenchError::Args(format!(
                 "none of the models was found: {}",
                 skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>().join("; ")
+            )));
+        }
+        if let Some((name, _)) = a.input_shapes.iter().find(|(n, _)| !models.iter().any(|m| &m.name == n)) {
+            return Err(BenchError::Args(format!(
+                "--input-shape {name}=...: `{name}` is not among the models run"
             )));
         }
         if let Some(t) = &a.trace_model {

@@ -104,17 +104,94 @@ pub fn offload_segments(
     oracle: &[TraceRequest],
     online: &[TraceRequest],
 ) -> (usize, usize) {
-    let offloaded = |reqs: &[TraceRequest]| {
-        let mut v = vec![false; trace.len()];
-        for r in reqs.iter().filter(|r| r.offloaded) {
-            if let Some(x) = v.get_mut(segment_of(trace, r.t_start_ms)) {
-                *x = true;
-            }
+    let s = segment_offloads(trace, oracle, online);
+    (
+        s.iter().filter(|x| x.oracle_offloaded).count(),
+        s.iter().filter(|x| x.oracle_offloaded && x.online_offloaded).count(),
+    )
+}
+
+/// One segment of a trace run: whether each session got an offload through in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SegmentOffloads {
+    /// Index into the trace.
+    pub segment: usize,
+    /// When it starts, ms from the start of the run.
+    pub start_ms: f64,
+    /// Its level (index into the levels).
+    pub level: usize,
+    /// Whether an oracle request that started in it offloaded and got the edge's answer.
+    pub oracle_offloaded: bool,
+    /// Whether an online request that started in it offloaded and got the edge's answer.
+    pub online_offloaded: bool,
+    /// Online requests that started in it.
+    pub online_requests: usize,
+    /// Of those, requests that offloaded successfully.
+    pub online_offloads: usize,
+    /// Of those, exploratory requests (successful or not).
+    pub online_explorations: usize,
+}
+
+/// Per segment: whether the oracle and the online session got an offload through, and how
+/// the online session's requests went.
+pub fn segment_offloads(
+    trace: &[TraceSegment],
+    oracle: &[TraceRequest],
+    online: &[TraceRequest],
+) -> Vec<SegmentOffloads> {
+    let mut out: Vec<SegmentOffloads> = trace
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SegmentOffloads {
+            segment: i,
+            start_ms: s.start_ms,
+            level: s.level,
+            ..Default::default()
+        })
+        .collect();
+    for r in oracle.iter().filter(|r| r.offloaded) {
+        if let Some(x) = out.get_mut(segment_of(trace, r.t_start_ms)) {
+            x.oracle_offloaded = true;
         }
-        v
-    };
-    let (o, n) = (offloaded(oracle), offloaded(online));
-    (o.iter().filter(|x| **x).count(), o.iter().zip(&n).filter(|(a, b)| **a && **b).count())
+    }
+    for r in online {
+        if let Some(x) = out.get_mut(segment_of(trace, r.t_start_ms)) {
+            x.online_requests += 1;
+            x.online_offloads += usize::from(r.offloaded);
+            x.online_explorations += usize::from(r.exploration);
+            x.online_offloaded |= r.offloaded;
+        }
+    }
+    out
+}
+
+/// The per-segment comparison of a trace run, summed up: `trace.offload_segments` in
+/// `results.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OffloadSegments {
+    /// Segments in which the oracle offloaded successfully.
+    pub oracle: usize,
+    /// Of those, segments in which the online session offloaded successfully too.
+    pub online: usize,
+    /// `online offloads in X of Y oracle-offload segments`.
+    pub summary: String,
+    /// Every segment.
+    pub segments: Vec<SegmentOffloads>,
+}
+
+impl OffloadSegments {
+    /// The comparison of a run's `oracle` and `online` requests over `trace`.
+    pub fn new(trace: &[TraceSegment], oracle: &[TraceRequest], online: &[TraceRequest]) -> Self {
+        let segments = segment_offloads(trace, oracle, online);
+        let o = segments.iter().filter(|x| x.oracle_offloaded).count();
+        let n = segments.iter().filter(|x| x.oracle_offloaded && x.online_offloaded).count();
+        OffloadSegments {
+            oracle: o,
+            online: n,
+            summary: format!("online offloads in {n} of {o} oracle-offload segments"),
+            segments,
+        }
+    }
 }
 
 /// What a trace run achieved.
@@ -132,6 +209,9 @@ pub struct TraceStats {
     pub deadline_miss_rate: f64,
     /// Share of requests that offloaded and got the edge's answer.
     pub offloaded_rate: f64,
+    /// Exploratory requests (`Report::exploration`), successful or not.
+    #[serde(default)]
+    pub explorations: usize,
     /// Requests that fell back to the phone (any reason).
     pub fallbacks: usize,
     /// Mean modeled phone energy per request, mJ.
@@ -168,6 +248,7 @@ pub fn summarize(
         p95_latency_ms: stats::percentile(&lat, 0.95).unwrap_or(0.0),
         deadline_miss_rate: share(requests.iter().filter(|r| r.deadline_met == Some(false)).count()),
         offloaded_rate: share(requests.iter().filter(|r| r.offloaded).count()),
+        explorations: requests.iter().filter(|r| r.exploration).count(),
         fallbacks: requests.iter().filter(|r| r.fallback.is_some()).count(),
         mean_energy_mj: stats::mean(&requests.iter().map(|r| r.energy_mj).collect::<Vec<_>>()).unwrap_or(0.0),
         oracle_cut_agreement: share(requests.iter().filter(|r| oracle_cut(r.level) == Some(r.cut)).count()),
@@ -231,6 +312,7 @@ mod tests {
             energy_mj: 1.0,
             estimated_uplink_mbps: est,
             bytes_up: 0,
+            exploration: level == 1,
         };
         let reqs = [r(0, 5, 100.0, true, 2.0), r(1, 0, 300.0, false, 1.0)];
         let s = summarize(&reqs, |l| Some(if l == 0 { 5 } else { 3 }), |_| 1.0);
@@ -246,5 +328,16 @@ mod tests {
         let oracle = [at(10.0, true), at(150.0, true)];
         let online = [at(20.0, false), at(120.0, true), at(160.0, false)];
         assert_eq!(offload_segments(&t, &oracle, &online), (2, 1));
+        assert_eq!(s.explorations, 1);
+        let per = OffloadSegments::new(&t, &oracle, &online);
+        assert_eq!((per.oracle, per.online), (2, 1));
+        assert_eq!(per.summary, "online offloads in 1 of 2 oracle-offload segments");
+        let flags: Vec<(bool, bool, usize, usize)> = per
+            .segments
+            .iter()
+            .map(|x| (x.oracle_offloaded, x.online_offloaded, x.online_requests, x.online_offloads))
+            .collect();
+        assert_eq!(flags, [(true, false, 1, 0), (true, true, 2, 1)]);
+        assert_eq!(per.segments[1].level, 1);
     }
 }

@@ -268,9 +268,89 @@ fn check_trace(trace: &Value) {
     assert_eq!(visits as usize, segments);
     assert_eq!(trace["oracle"]["fallbacks"], 0, "{}", trace["oracle"]);
     let oracle_offloads = trace["oracle_offload_segments"].as_u64().expect("oracle offload segments");
-    assert!(trace["online_offloaded_in_oracle_offload_segments"]
-        .as_u64()
-        .is_some_and(|n| n <= oracle_offloads));
+    let online_offloads = trace["online_offloaded_in_oracle_offload_segments"].as_u64().expect("online");
+    assert!(online_offloads <= oracle_offloads);
+    // per segment: the same counts, segment by segment
+    let per = &trace["offload_segments"];
+    let rows = per["segments"].as_array().expect("offload_segments.segments");
+    assert_eq!(rows.len(), segments);
+    let flag = |r: &Value, k: &str| r[k].as_bool().unwrap_or_else(|| panic!("{k}: {r}"));
+    let oracle_rows = rows.iter().filter(|r| flag(r, "oracle_offloaded")).count() as u64;
+    let both =
+        rows.iter().filter(|r| flag(r, "oracle_offloaded") && flag(r, "online_offloaded")).count() as u64;
+    assert_eq!((per["oracle"].as_u64(), per["online"].as_u64()), (Some(oracle_rows), Some(both)));
+    assert_eq!((oracle_rows, both), (oracle_offloads, online_offloads));
+    assert_eq!(
+        per["summary"].as_str(),
+        Some(format!("online offloads in {both} of {oracle_rows} oracle-offload segments").as_str())
+    );
+    let requests: u64 = rows.iter().filter_map(|r| r["online_requests"].as_u64()).sum();
+    assert_eq!(Some(requests), trace["online"]["requests"].as_u64());
+}
+
+/// `--input-shape`: a model whose input has a symbolic dimension (tiny_text_encoder's
+/// `input_ids` is `[batch, sequence]`) is refused without it, and benchmarked with it, on the
+/// phone and the embedded edge alike.
+#[test]
+fn a_model_with_symbolic_input_dims_runs_with_input_shape() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("bench");
+    let out_s = out.to_str().expect("utf-8 path");
+    let args = |shape: Option<&'static str>| {
+        let mut a = vec![
+            "bench",
+            "--quick",
+            "--out",
+            out_s,
+            "--models-dir",
+            "models",
+            "--models",
+            "tiny_text_encoder",
+            "--networks",
+            "wifi,lte",
+            "--max-oracle-cuts",
+            "3",
+            "--runs",
+            "1",
+            "--edge-profile-s",
+            "1",
+            "--calibration-cuts",
+            "3",
+            "--settle-requests",
+            "1",
+            "--trace-s",
+            "0",
+        ];
+        if let Some(s) = shape {
+            a.extend(["--input-shape", s]);
+        }
+        a
+    };
+    let refused = tandem(&args(None));
+    assert!(!refused.status.success(), "a symbolic input dimension needs --input-shape");
+    let o = tandem(&args(Some("tiny_text_encoder=1x12")));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "tandem bench failed: {stderr}\nphone log: {}\nedge log: {}",
+        std::fs::read_to_string(out.join("phone.log")).unwrap_or_default(),
+        std::fs::read_to_string(out.join("edge.log")).unwrap_or_default()
+    );
+    let r: Value = serde_json::from_str(&read(&out.join("results.json"))).expect("results.json is JSON");
+    let m = &r["models"][0];
+    assert_eq!(m["model"], "tiny_text_encoder");
+    let cuts = m["cuts"].as_u64().expect("cut count") as usize;
+    let measured: Vec<u64> =
+        m["measured_cuts"].as_array().expect("measured cuts").iter().filter_map(Value::as_u64).collect();
+    assert!(measured.contains(&0) && measured.contains(&(cuts as u64 - 1)), "{measured:?}");
+    for n in m["networks"].as_array().expect("networks") {
+        assert!(num(&n["regret"], "regret") > 0.0, "{n}");
+        assert!(num(&n["strategies"]["local_only"]["latency_ms"], "local-only latency") > 0.0, "{n}");
+    }
+    // a name that is not among the models is refused
+    let wrong = tandem(&["bench", "--out", out_s, "--models", "tiny_resnet", "--input-shape", "nope=1x12"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("not among the models"));
 }
 
 /// `--three-tiers` on the tiny model: a cloud behind the (weak, where cgroups are writable)

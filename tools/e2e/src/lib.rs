@@ -66,12 +66,14 @@ pub const NETWORKS: [(&str, NetworkKind, f64, f64, f64); 3] = [
     ("Wi-Fi", NetworkKind::Wifi, 18.88, 30.0, 10.0),
 ];
 
-/// A session configuration for tests: no background calibration or probing (they would
-/// add traffic and CPU load the tests do not expect).
+/// A session configuration for tests: no background calibration or probing, and no
+/// exploratory offloads (they would add traffic and CPU load the tests do not expect;
+/// `tests/exploration.rs` turns exploration on).
 pub fn quiet_config() -> SessionConfig {
     SessionConfig {
         calibrate: false,
         auto_probe: false,
+        exploration: tandem_sdk::ExplorationConfig { enabled: false, ..Default::default() },
         connect_wait_ms: 5_000,
         edge_refresh_ms: 600_000,
         ..Default::default()

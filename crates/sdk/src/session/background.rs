@@ -108,7 +108,8 @@ impl Inner {
         {
             let mut last = self.last_probe.lock().unwrap_or_else(|e| e.into_inner());
             // A failed or inconclusive probe is not retried on every request.
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+            let interval = Duration::from_millis(self.config.probe_interval_ms);
+            if last.is_some_and(|t| t.elapsed() < interval) {
                 return;
             }
             if self.probing.swap(true, Ordering::SeqCst) {

@@ -210,6 +210,7 @@ impl SessionBuilder {
             next_id: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             last_probe: Mutex::new(None),
+            exploration: Mutex::new(super::ExplorationState::default()),
             whole_only,
             config,
         });

@@ -87,6 +87,12 @@ pub struct SessionConfig {
     pub auto_probe: bool,
     /// How the probe runs.
     pub probe: ProbeConfig,
+    /// The shortest time between two automatic probes (a failed or inconclusive probe is not
+    /// retried sooner either), ms.
+    pub probe_interval_ms: u64,
+    /// Exploratory offloads: now and then, a request the plan keeps local is offloaded at a
+    /// late cut instead, to sample the link (docs/SESSION.md, ADR 0015).
+    pub exploration: ExplorationConfig,
     /// Calibrate the device profile in the background the first time (and when the thermal
     /// state changes); until then, a multiply-accumulate estimate is used.
     pub calibrate: bool,
@@ -121,6 +127,8 @@ impl Default for SessionConfig {
             edge_refresh_ms: 30_000,
             auto_probe: true,
             probe: ProbeConfig::default(),
+            probe_interval_ms: 10_000,
+            exploration: ExplorationConfig::default(),
             calibrate: true,
             calibration: CalibrationOptions::default(),
             assumed_device_gmacs: 2.0,
@@ -129,6 +137,59 @@ impl Default for SessionConfig {
             estimator: EstimatorConfig::default(),
             reports_capacity: 64,
             worker_threads: 2,
+        }
+    }
+}
+
+/// When the session offloads a request its plan keeps local, to sample the link: a stale
+/// pessimistic estimate would otherwise keep every request local, and a phone that never
+/// offloads never learns that the link got better.
+///
+/// A request explores only when all hold: exploration is `enabled`; the plan is local and
+/// not forced (no forced cut, no whole-model edge); the network is online and **not
+/// metered** (whatever the policy allows); the edge is verified (same model file) and the
+/// breaker lets a request through (closed, or open with its back-off over: the exploration
+/// is then the half-open trial); the battery is not critical (`low_power` off, and above
+/// `min_battery_level` unless charging); at least `every_requests` requests have been made
+/// since the last exploration; and neither an exploration nor a successful offload happened
+/// in the last `min_interval_ms`. No randomness: the same requests at the same times explore
+/// the same way.
+///
+/// The exploratory request is sent at the allowed offloading cut whose remote part (upload,
+/// round trip, edge, download) the plan's own cost table predicts shortest (typically a late
+/// cut that sends few bytes), with an edge timeout of at most `max(timeout_fraction x local time,
+/// min_timeout_ms)` (and within the deadline as usual): if the link is as bad as believed,
+/// the phone finishes the few remaining layers itself, so the request costs about its local
+/// time plus that timeout. Its outputs are as correct as any other request's; its report
+/// says `exploration: true`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExplorationConfig {
+    /// Whether to explore at all.
+    pub enabled: bool,
+    /// At most one exploratory request in this many requests.
+    pub every_requests: u64,
+    /// At most one exploratory request in this long, and none this long after a successful
+    /// offload (the link was just sampled), ms.
+    pub min_interval_ms: u64,
+    /// The edge timeout of an exploratory request, as a fraction of the predicted local time
+    /// of the whole model...
+    pub timeout_fraction: f64,
+    /// ...but at least this long, ms.
+    pub min_timeout_ms: f64,
+    /// Below this battery level (0..1), unless charging, the session does not explore.
+    pub min_battery_level: f32,
+}
+
+impl Default for ExplorationConfig {
+    fn default() -> Self {
+        ExplorationConfig {
+            enabled: true,
+            every_requests: 10,
+            min_interval_ms: 5_000,
+            timeout_fraction: 0.5,
+            min_timeout_ms: 50.0,
+            min_battery_level: 0.2,
         }
     }
 }

@@ -124,7 +124,18 @@ impl Inner {
             }
             FallbackReason::Timeout if budget_limited => {
                 // The deadline left the edge less than its predicted time: our impatience,
-                // not the edge's failure.
+                // not the edge's failure. The upload still took at least this long: when
+                // that bound is below the current uplink estimate, the estimate was too
+                // optimistic (the link got worse), and the bound is the best sample there is.
+                let mut est = self.estimator();
+                let min_bytes = est.config().min_transfer_bytes;
+                let bound_mbps = bytes as f64 * 8.0 / (attempt_ms.max(1e-3) * 1e3);
+                if e.sent && bytes >= min_bytes && bound_mbps < est.estimate(state).uplink_mbps {
+                    est.record(
+                        state,
+                        &TransferSample { bytes_up: bytes, upload_ms: attempt_ms, ..Default::default() },
+                    );
+                }
             }
             FallbackReason::Timeout => {
                 guard.failure();

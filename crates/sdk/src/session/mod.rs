@@ -52,7 +52,7 @@ use crate::{match_inputs, Executor};
 use crate::{LoadOptions, Model, NamedTensor};
 
 pub use builder::SessionBuilder;
-pub use config::{EdgeStatus, InferOptions, SessionConfig, SessionError};
+pub use config::{EdgeStatus, ExplorationConfig, InferOptions, SessionConfig, SessionError};
 use edge::{EdgeLink, Verification};
 
 /// The session's own runtime; shut down without blocking when the last handle goes, so a
@@ -272,6 +272,15 @@ struct DeviceState {
     observed: bool,
 }
 
+/// The exploration's bounded rate ([`ExplorationConfig`]).
+#[derive(Default)]
+struct ExplorationState {
+    /// Requests begun since the last exploratory request (or since the session started).
+    requests_since: u64,
+    /// When the last exploratory request was made or the last offload succeeded.
+    last_at: Option<Instant>,
+}
+
 struct Inner {
     model: Arc<Model>,
     exec: Arc<Executor>,
@@ -292,6 +301,8 @@ struct Inner {
     next_id: AtomicU64,
     probing: AtomicBool,
     last_probe: Mutex<Option<Instant>>,
+    /// When the session last explored or offloaded, and the requests since it explored.
+    exploration: Mutex<ExplorationState>,
     /// Why the model runs whole on the edge (the phone's engine cannot run it), if it does:
     /// every request is planned at cut 0, and a request the edge cannot take is an error.
     whole_only: Option<String>,
@@ -337,6 +348,10 @@ impl Inner {
 
     fn estimator(&self) -> MutexGuard<'_, NetworkEstimator> {
         self.estimator.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exploration_state(&self) -> MutexGuard<'_, ExplorationState> {
+        self.exploration.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn device_state(&self) -> MutexGuard<'_, DeviceState> {

@@ -37,6 +37,8 @@ pub(super) struct Request {
     pub link: LinkEstimate,
     pub device: DeviceProfile,
     pub options: InferOptions,
+    /// The cut of an exploratory request (`ExplorationConfig`): planned like a forced cut.
+    pub explore_cut: Option<usize>,
 }
 
 /// What a request spent, for the report.
@@ -75,10 +77,21 @@ impl Inner {
         options: InferOptions,
         t0: Instant,
     ) -> Result<InferResult, SessionError> {
-        let req = self.begin(options, t0);
+        let mut req = self.begin(options, t0);
         let mut fallback: Fallback = None;
         let edge_profile = self.usable_edge_profile(&req, &mut fallback);
-        let plan = self.plan_or_local(&req, edge_profile.as_ref(), &mut fallback)?;
+        let mut plan = self.plan_or_local(&req, edge_profile.as_ref(), &mut fallback)?;
+        if let Some(cut) = self.exploration_cut(&req, &plan, edge_profile.is_some() && fallback.is_none()) {
+            req.explore_cut = Some(cut);
+            let mut refused: Fallback = None;
+            let explored = self.plan_or_local(&req, edge_profile.as_ref(), &mut refused)?;
+            if refused.is_none() && explored.offloads() {
+                log::debug!("request {}: exploring the link at cut {cut}", req.id);
+                plan = explored;
+            } else {
+                req.explore_cut = None;
+            }
+        }
         let (plan, trial, breaker) = self.gate(&req, plan, &mut fallback).await?;
         if let Some(reason) = &self.whole_only {
             if trial.is_none() || !plan.offloads() {
@@ -119,7 +132,58 @@ impl Inner {
         self.maybe_probe(&state, &policy);
         let link = self.estimator().estimate(&state);
         let device = self.device_state().profile.clone();
-        Request { id, t0, state, policy, deadline_at, link, device, options }
+        Request { id, t0, state, policy, deadline_at, link, device, options, explore_cut: None }
+    }
+
+    /// Whether this request explores, and at which cut: counts the request, and applies the
+    /// rules of [`super::ExplorationConfig`] to a local `plan` (`edge_usable`: online, not
+    /// metered against the policy, the edge serves this model file).
+    fn exploration_cut(&self, req: &Request, plan: &Plan, edge_usable: bool) -> Option<usize> {
+        let cfg = &self.config.exploration;
+        let mut st = self.exploration_state();
+        st.requests_since = st.requests_since.saturating_add(1);
+        if !cfg.enabled
+            || plan.offloads()
+            || !edge_usable
+            || req.options.cut.is_some()
+            || self.whole_only.is_some()
+        {
+            return None;
+        }
+        let edge = self.edge.as_ref()?;
+        let s = &req.state;
+        let battery_critical = s.low_power
+            || (s.charging != Some(true) && s.battery_level.is_some_and(|b| b < cfg.min_battery_level));
+        if !s.network.is_online() || s.metered || battery_critical {
+            return None;
+        }
+        // Closed, or open with its back-off over: the exploration is then the half-open
+        // trial (otherwise a breaker opened while the plan turned local would never close).
+        if edge.lock().verification != Verification::Verified || !self.breaker().would_pass(Instant::now()) {
+            return None;
+        }
+        if st.requests_since < cfg.every_requests.max(1)
+            || st.last_at.is_some_and(|t| t.elapsed() < Duration::from_millis(cfg.min_interval_ms))
+        {
+            return None;
+        }
+        // The allowed offloading cut with the shortest predicted remote part (upload, round
+        // trip, edge, download): the most likely to answer within the short timeout, and
+        // typically a late cut that sends few bytes; ties go to the later cut (less work for
+        // the phone to redo if it does not).
+        let offloadable = edge.transport.capabilities().offloadable_cuts;
+        let last = self.model.last_cut();
+        let remote = |c: &crate::planner::CutCost| c.latency_ms - c.phone_ms;
+        let cut = plan
+            .table
+            .iter()
+            .filter(|c| c.allowed && c.cut < last && remote(c).is_finite())
+            .filter(|c| offloadable.as_ref().is_none_or(|o| o.contains(&c.cut)))
+            .min_by(|a, b| remote(a).total_cmp(&remote(b)).then(b.cut.cmp(&a.cut)))?
+            .cut;
+        st.requests_since = 0;
+        st.last_at = Some(Instant::now());
+        Some(cut)
     }
 
     /// The edge profile to plan with, or `None` (and why) when the edge cannot be used: the
@@ -329,7 +393,19 @@ impl Inner {
         // A planned offload whose answer is predicted after the moment finishing locally
         // must start would only cost the upload and the wait: finish locally at once (the
         // deadline comes first). A forced cut still tries the edge.
+        // An exploratory request is sent whatever the prediction (the prediction is what it
+        // tests), with a short timeout: finishing the few layers after a late cut is cheap.
+        let timeout_ms = match req.explore_cut {
+            Some(_) => {
+                let cfg = &self.config.exploration;
+                let local_ms = device.before_ms.last().copied().unwrap_or(0.0);
+                let cap = (cfg.timeout_fraction * local_ms).max(cfg.min_timeout_ms).max(1.0);
+                timeout_ms.map(|t| t.min(cap))
+            }
+            None => timeout_ms,
+        };
         let hopeless = req.options.cut.is_none()
+            && req.explore_cut.is_none()
             && timeout_ms.is_some_and(|ms| ms < remote_ms)
             && self.local_meets_deadline(req.deadline_at, local_rest_ms);
         Budget { timeout_ms: if hopeless { None } else { timeout_ms }, hopeless, remote_ms }
@@ -415,6 +491,7 @@ impl Inner {
                 server_ms,
             },
         );
+        self.exploration_state().last_at = Some(Instant::now());
         let edge = self.edge.as_ref().expect("an answer comes from the edge");
         if edge.transport.observe(answer.edge_cut.unwrap_or(cut), answer) {
             self.start_refresh();
@@ -461,6 +538,7 @@ impl Inner {
             request_id: req.id,
             after_node: self.model.cuts().get(plan.cut).and_then(|c| c.after_node.clone()),
             forced_cut: req.options.cut.is_some(),
+            exploration: req.explore_cut.is_some() && plan.offloads(),
             network: req.state.network,
             link: req.link,
             offloaded: spent.offloaded,

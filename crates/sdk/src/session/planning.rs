@@ -78,7 +78,7 @@ impl Inner {
             constraints.offloadable_cuts = caps.offloadable_cuts;
             constraints.unusable_encodings = caps.unusable_encodings;
         }
-        constraints.forced_cut = req.options.cut.filter(|_| overrides);
+        constraints.forced_cut = req.options.cut.or(req.explore_cut).filter(|_| overrides);
         if self.whole_only.is_some() {
             // the phone cannot run any of it: everything goes from cut 0
             constraints.forced_cut = Some(0);
