@@ -262,13 +262,17 @@ impl Inner {
         });
     }
 
-    /// Checks that the edge holds this model file and fetches its profile; updates the edge
-    /// state. Round-trip samples of the checks teach the estimator.
+    /// Checks that the edge holds this model file and fetches its profile, then updates the
+    /// edge state. Round-trip samples of the checks teach the estimator.
     pub(super) async fn check_edge(&self) -> Result<(), (FallbackReason, String)> {
         let edge = self.edge.as_ref().expect("only called with an edge");
         match edge.transport.verify().await {
             Ok(sample) => {
                 self.record_sample(sample);
+                // The profile first (the edge's per-cut costs, its cloud tier), then the
+                // verdict: a request that sees "verified" plans with what the edge offers, not
+                // with the estimate (a forced cloud cut was refused in that window).
+                self.fetch_profile(edge).await;
                 let mut state = edge.lock();
                 if matches!(state.verification, Verification::Mismatch { .. }) {
                     log::info!("the edge now serves the same model file: offloading again");
@@ -285,7 +289,6 @@ impl Inner {
                 return Err((e.reason, e.detail));
             }
         }
-        self.fetch_profile(edge).await;
         Ok(())
     }
 
