@@ -30,6 +30,12 @@
 //!    three-tier splits and the planner's three-tier choice are measured alternately with
 //!    the best two-tier plan.
 //!
+//! 6. With `--device-classes` or `--ratios` ([`speed_sweep`]), steps 2-3 run once per phone
+//!    speed against the same edge (the phone's quota changes, the phone calibrates again), and
+//!    per model and network edge-only is also forced with the raw float32 input and with a JPEG
+//!    input; per model x network x speed the planner's choice is compared with local-only,
+//!    edge-only and JPEG edge-only, all measured.
+//!
 //! Outputs: `results.json`, `results.md`, SVG plots, and the edge's and the phone's logs.
 
 pub mod device_class;

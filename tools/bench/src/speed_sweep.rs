@@ -5,9 +5,11 @@
 //! speed; between speeds only the phone's CPU quota changes (or, in calibrated-slowdown mode,
 //! the factor it sleeps by), and the phone calibrates again. At each speed the static sweep
 //! of [`crate::sweep`] runs unchanged (calibrate, plan, measure every cut the oracle needs,
-//! confirm), and one more forced configuration is measured per model and network: **edge-only
-//! with a JPEG input** (cut 0 in the `jpeg` codec: the phone encodes the input as a JPEG, the
-//! edge decodes it back to the tensor), the edge-only baseline real apps use.
+//! confirm), and two more forced configurations are measured per model and network:
+//! **edge-only with the raw float32 input** (the sweep's own cut 0 is in whatever encoding the
+//! session picks) and **edge-only with a JPEG input** (cut 0 in the `jpeg` codec: the phone
+//! encodes the input as a JPEG, the edge decodes it back to the tensor), the edge-only baseline
+//! real apps use.
 //!
 //! Per model x network x speed, a [`SpeedCell`] holds the planner's choice (latency
 //! objective) and the three baselines, all measured end to end through the phone's session
@@ -280,8 +282,9 @@ impl SpeedSweep {
             summary,
             method: "One edge (unthrottled, its fastest engine) and one phone process for every speed; between \
                      speeds only the phone's CPU quota changes and the phone calibrates again. At each speed the \
-                     static sweep runs as in a single run, then edge-only with a JPEG input (cut 0 forced in the \
-                     `jpeg` codec: the phone encodes, the edge decodes) on every network. Every latency is measured \
+                     static sweep runs as in a single run, then edge-only forced with the raw float32 input and \
+                     with a JPEG input (cut 0 in the `jpeg` codec: the phone encodes, the edge decodes) on every \
+                     network, through a session whose policy accepts any calibrated fidelity. Every latency is measured \
                      end to end through the phone's session (median of the reported runs); a speedup is the \
                      baseline's median over the planner's choice's (latency objective) median from the same \
                      speed. A capped baseline counts with its lower bound (the speedup is then a lower bound). \
