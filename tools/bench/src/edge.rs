@@ -28,6 +28,10 @@ pub struct ProfileState {
     pub measured_cuts: usize,
     /// Cuts in the model.
     pub cuts: usize,
+    /// The engine the edge serves it with, as its profile says (`onnxruntime (cpu)`,
+    /// `tract`); `None` when the profile does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 impl EdgeProcess {
@@ -142,6 +146,12 @@ impl EdgeProcess {
                 status,
                 measured_cuts,
                 cuts: cuts.map_or(0, Vec::len),
+                engine: b["engine"]["name"].as_str().map(|name| {
+                    match b["engine"]["execution_provider"].as_str() {
+                        Some(ep) => format!("{name} ({ep})"),
+                        None => name.to_string(),
+                    }
+                }),
             })
         })
         .await

@@ -30,6 +30,12 @@
 //!    three-tier splits and the planner's three-tier choice are measured alternately with
 //!    the best two-tier plan.
 //!
+//! 6. With `--device-classes` or `--ratios` ([`speed_sweep`]), steps 2-3 run once per phone
+//!    speed against the same edge (the phone's quota changes, the phone calibrates again), and
+//!    per model and network edge-only is also forced with the raw float32 input and with a JPEG
+//!    input; per model x network x speed the planner's choice is compared with local-only,
+//!    edge-only and JPEG edge-only, all measured.
+//!
 //! Outputs: `results.json`, `results.md`, SVG plots, and the edge's and the phone's logs.
 
 pub mod device_class;
@@ -44,6 +50,7 @@ pub mod results;
 mod run;
 mod settings;
 pub mod shaper;
+pub mod speed_sweep;
 pub mod stats;
 pub mod subset;
 mod sweep;
@@ -142,6 +149,24 @@ pub struct BenchArgs {
     /// latencies, see docs/PERFORMANCE.md.
     #[arg(long, value_name = "NAME", conflicts_with = "slowdown")]
     pub device_class: Option<String>,
+    /// Sweep the phone's speed over device classes, comma separated (e.g.
+    /// `flagship,mid-range,low-end,wearable`): the static sweep runs once per class against
+    /// the same edge, and per model x network x class the planner's choice is compared,
+    /// measured, with local-only, edge-only and edge-only with a JPEG input (see
+    /// `speed_sweep`). The top-level results, the trace and the plots per cut are the last
+    /// class's.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", conflicts_with_all = ["slowdown", "device_class", "ratios"])]
+    pub device_classes: Vec<String>,
+    /// Sweep the phone's speed over phone/edge slowdown ratios, comma separated (e.g.
+    /// `2,4,8,16,32`), as --device-classes does over classes.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", conflicts_with_all = ["slowdown", "device_class"])]
+    pub ratios: Vec<f64>,
+    /// The photo the phone's image inputs are made from (through the model sidecar's
+    /// `preprocessing`; models without one get seeded random inputs) [default: with
+    /// --device-classes or --ratios, models/photos/astronaut.jpg when it exists; else seeded
+    /// random inputs]. A JPEG baseline on random noise would be unfairly large.
+    #[arg(long, value_name = "FILE")]
+    pub input_image: Option<PathBuf>,
     /// How the phone is slowed down.
     #[arg(long, value_enum, default_value_t = ThrottleChoice::Auto)]
     pub throttle: ThrottleChoice,
@@ -240,6 +265,21 @@ pub fn main(cli: BenchCli) -> Result<(), BenchError> {
                 s.regret_estimated_max.map_or("-".into(), |r| format!("{r:.3}")),
                 cli.args.out.display()
             );
+            if let Some(sw) = &results.speed_sweep {
+                for p in &sw.summary {
+                    eprintln!(
+                        "phone {}: plans local/split/edge {}/{}/{}; speedup geomean vs local-only {}, vs edge-only {}, \
+                         vs JPEG edge-only {}",
+                        p.speed.label(),
+                        p.local_plans,
+                        p.split_plans,
+                        p.edge_plans,
+                        p.speedup_vs_local_geomean.map_or("-".into(), |r| format!("{r:.2}x")),
+                        p.speedup_vs_edge_geomean.map_or("-".into(), |r| format!("{r:.2}x")),
+                        p.speedup_vs_edge_jpeg_geomean.map_or("-".into(), |r| format!("{r:.2}x")),
+                    );
+                }
+            }
             if let Some(t) = &results.three_tiers {
                 eprintln!(
                     "three tiers: beat the best two-tier plan in {} of {} cell(s); edge throttle: {}",

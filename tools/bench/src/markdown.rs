@@ -71,6 +71,9 @@ pub fn render(r: &Results) -> String {
     if let Some(t) = &r.three_tiers {
         crate::three_tiers::render(&mut out, t);
     }
+    if let Some(sw) = &r.speed_sweep {
+        crate::speed_sweep::render(&mut out, sw);
+    }
     if !r.skipped_models.is_empty() {
         let _ = writeln!(out, "\n## Skipped models\n");
         for sk in &r.skipped_models {

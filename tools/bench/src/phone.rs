@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tandem_model::preprocess;
 use tandem_sdk::breaker::BreakerConfig;
 use tandem_sdk::devprofile::CalibrationOptions;
 use tandem_sdk::meta::ModelMeta;
@@ -24,6 +25,7 @@ use crate::protocol::{
     Response, RunRecord, TraceMode, TraceRequest, TraceRun,
 };
 use crate::trace::level_at;
+use tandem_sdk::TensorSpec;
 
 /// One model's session and what the phone knows about it.
 struct PhoneModel {
@@ -39,6 +41,11 @@ struct PhoneModel {
     /// The online sessions behind `regret_estimated`, one per network (by name): each plans
     /// from its own estimator.
     online: Vec<(String, Session, Arc<FixedSignals>)>,
+    /// The session of forced-encoding baselines (edge-only in float32 or JPEG): an app that
+    /// has decided what to send, so its policy accepts any calibrated fidelity (the default
+    /// policy never sends a codec below its bar, even when forced). Built on first use with
+    /// the calibrated device profile, dropped when the phone calibrates again.
+    baseline: Option<Session>,
 }
 
 /// The probe of the online sessions: cheap (1 KB and 32 KB each way, twice: about 130 KB, 2 s
@@ -146,6 +153,18 @@ impl Phone {
                 self.plan_estimated(&model, &network, requests, deadline_ms)
             }
             Command::Measure(req) => self.measure(&req),
+            Command::SetSlowdown { slowdown } => {
+                let setup =
+                    self.setup.as_mut().ok_or_else(|| BenchError::Phone("`open` must come first".into()))?;
+                if setup.sleep_slowdown.is_none() {
+                    return Err(BenchError::Phone(
+                        "set_slowdown is for the calibrated-slowdown mode; a cgroup's quota is the orchestrator's"
+                            .into(),
+                    ));
+                }
+                setup.sleep_slowdown = Some(slowdown);
+                Ok(Response::SlowdownSet)
+            }
             Command::TraceOpen { model, network, deadline_ms, oracle } => {
                 self.trace_open(&model, &network, deadline_ms, oracle)
             }
@@ -194,8 +213,12 @@ impl Phone {
                     .map(|c| CutInfo { id: c.id, bytes: c.bytes, macs_before: c.macs_before })
                     .collect(),
                 open_ms: t.elapsed().as_secs_f64() * 1e3,
+                input: String::new(),
             });
-            let inputs = check::seeded_inputs(model.inputs());
+            let (inputs, input) = phone_inputs(model.inputs(), meta.as_ref(), setup.input_image.as_deref())?;
+            if let Some(o) = opened.last_mut() {
+                o.input = input;
+            }
             let mut online = vec![];
             for net in &setup.networks {
                 let signals = Arc::new(FixedSignals::new(Network::standard()[3].platform_state("online")));
@@ -224,6 +247,7 @@ impl Phone {
                 device: None,
                 reference: None,
                 online,
+                baseline: None,
             });
         }
         self.setup = Some(setup);
@@ -244,6 +268,7 @@ impl Phone {
         }
         let before_ms = used.before_ms.clone();
         self.models[i].device = Some(used);
+        self.models[i].baseline = None;
         Ok(Response::Calibrated { before_ms, timed_cuts: profile.timed_cuts, elapsed_ms })
     }
 
@@ -408,10 +433,43 @@ impl Phone {
         })
     }
 
+    /// The forced-encoding baselines' session of model `i` (see [`PhoneModel::baseline`]).
+    fn baseline_session(&mut self, i: usize) -> Result<(), BenchError> {
+        if self.models[i].baseline.is_some() {
+            return Ok(());
+        }
+        let setup = self.setup()?.clone();
+        let pm = &self.models[i];
+        let device = pm.device.clone().unwrap_or_else(|| pm.session.device_profile());
+        let session = Session::builder(pm.session.model().path().to_path_buf())
+            .edge(EdgeEndpoint::new(setup.edge_url.clone()).with_model_name(pm.name.clone()))
+            .policy(Policy { max_accuracy_drop: 1.0, ..Policy::latency() })
+            .signals(pm.signals.clone())
+            .device_profile(device)
+            .config(static_config(&setup))
+            .build()?;
+        let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+        if status != EdgeStatus::Verified {
+            return Err(BenchError::Phone(format!(
+                "model `{}` (baselines): the edge is {status:?}",
+                pm.name
+            )));
+        }
+        self.models[i].baseline = Some(session);
+        Ok(())
+    }
+
     fn measure(&mut self, req: &MeasureRequest) -> Result<Response, BenchError> {
         let slowdown = self.setup()?.sleep_slowdown;
         let i = self.model_index(&req.model)?;
+        if req.encoding.is_some() {
+            self.baseline_session(i)?;
+        }
         let pm = &self.models[i];
+        let session = match (&pm.baseline, req.encoding) {
+            (Some(b), Some(_)) => b,
+            _ => &pm.session,
+        };
         pm.signals.set(req.network.platform_state(&req.network.name));
         let last = pm.session.model().last_cut();
         let mut runs = vec![];
@@ -420,16 +478,22 @@ impl Phone {
             let warm = i < req.warmup;
             let options = InferOptions {
                 cut: Some(req.cut),
-                encoding: None,
+                encoding: req.encoding,
                 deadline_ms: if warm { None } else { req.deadline_ms },
                 cloud_cut: req.cloud_cut,
             };
-            let result = pm.session.infer_blocking_with(pm.inputs.clone(), options)?;
+            let result = session.infer_blocking_with(pm.inputs.clone(), options)?;
             let mut record = run_record(&result.report, slowdown, self.energy.compute_mw);
             if reference.is_none() && req.cut == last {
                 reference = Some(result.outputs.clone());
             }
             record.max_abs_diff = reference.as_deref().map(|want| max_abs_diff(&result.outputs, want));
+            if req.encoding.is_some() && record.encoding_sent != req.encoding {
+                record.plan_reason = Some(match &result.report.fallback_detail {
+                    Some(d) => format!("{} ({d})", result.report.plan.reason),
+                    None => result.report.plan.reason.clone(),
+                });
+            }
             if warm {
                 continue;
             }
@@ -563,7 +627,39 @@ fn run_record(report: &Report, slowdown: Option<f64>, compute_mw: f64) -> RunRec
         cloud_compute_ms: report.cloud_compute_ms,
         cloud_fallback: report.cloud_fallback_reason.clone(),
         max_abs_diff: None,
+        encoding_sent: report.encoding_sent,
+        plan_reason: None,
     }
+}
+
+/// The phone's inputs for a model, and what they are in words: the photo at `image` through
+/// the sidecar's `preprocessing` for the input it names (the other inputs, or every input
+/// without a photo or a `preprocessing`, seeded random values).
+fn phone_inputs(
+    specs: &[TensorSpec],
+    meta: Option<&ModelMeta>,
+    image: Option<&std::path::Path>,
+) -> Result<(Vec<NamedTensor>, String), BenchError> {
+    let mut inputs = check::seeded_inputs(specs);
+    let seeded = "seeded random values (tandem_model::check::seeded_inputs)".to_string();
+    let (Some(path), Some(p)) = (image, meta.and_then(|m| m.preprocessing.as_ref())) else {
+        return Ok((inputs, seeded));
+    };
+    let Some(k) = specs.iter().position(|s| p.input.as_ref().is_none_or(|n| *n == s.name)) else {
+        return Ok((inputs, seeded));
+    };
+    if specs[k].shape != p.shape() || specs[k].dtype != tandem_sdk::DType::Fp32 {
+        return Ok((inputs, format!("{seeded}: the input's shape is not the preprocessing's")));
+    }
+    let photo = image::open(path)
+        .map_err(|e| BenchError::Phone(format!("--input-image {}: {e}", path.display())))?
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    let values = preprocess::frame_to_tensor(w, h, None, p, |x, y| photo.get_pixel(x, y).0.map(f32::from))
+        .ok_or_else(|| BenchError::Phone(format!("--input-image {}: an empty image", path.display())))?;
+    inputs[k] = NamedTensor::from_f32(specs[k].name.clone(), specs[k].shape.clone(), &values)
+        .map_err(|e| BenchError::Phone(e.to_string()))?;
+    Ok((inputs, format!("{} ({w}x{h}) through the sidecar's preprocessing", path.display())))
 }
 
 /// The largest absolute difference between two output lists (infinite when they differ in

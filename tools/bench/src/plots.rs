@@ -6,6 +6,8 @@
 //! - `speedup.svg`: the latency-optimal strategy's speedup over edge-only and local-only.
 //! - `regret.svg`: the planner's regret per model and network, with the targets.
 //! - `trace.svg`: the trace-driven run: true and estimated uplink, latency per request.
+//! - `sweep_speedup_<model>.svg` (phone-speed sweep): the planner's measured speedup over
+//!   local-only, edge-only and JPEG edge-only, grouped by network, a bar per phone speed.
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +54,101 @@ pub fn draw_all(out: &Path, r: &Results) -> Result<(), BenchError> {
     if r.trace.is_some() {
         trace(&out.join("trace.svg"), r)?;
     }
+    if let Some(sw) = &r.speed_sweep {
+        let mut models: Vec<&str> = vec![];
+        for c in &sw.cells {
+            if !models.contains(&c.model.as_str()) {
+                models.push(&c.model);
+            }
+        }
+        for m in models {
+            speed_sweep(&out.join(format!("sweep_speedup_{m}.svg")), sw, m)?;
+        }
+    }
     Ok(())
+}
+
+/// Neurosurgeon's figure for one model: per baseline (local-only, edge-only, edge-only with a
+/// JPEG input) a panel of speedups of the planner's choice, grouped by network, one bar per
+/// phone speed, from 1x (a bar below the line: the baseline was faster). A missing bar: no
+/// measurement (capped choice, or no calibrated JPEG codec).
+fn speed_sweep(path: &PathBuf, sw: &crate::speed_sweep::SpeedSweep, model: &str) -> Result<(), BenchError> {
+    let err = fail(path);
+    let cells: Vec<_> = sw.cells.iter().filter(|c| c.model == model).collect();
+    let mut networks: Vec<&str> = vec![];
+    for c in &cells {
+        if !networks.contains(&c.network.as_str()) {
+            networks.push(&c.network);
+        }
+    }
+    let speeds: Vec<String> = sw.points.iter().map(|p| p.speed.label()).collect();
+    type Pick = fn(&crate::speed_sweep::SpeedCell) -> Option<f64>;
+    let panels: [(&str, Pick); 3] = [
+        ("over local-only", |c| c.speedup_vs_local),
+        ("over edge-only (raw float32 input)", |c| c.speedup_vs_edge),
+        ("over edge-only with a JPEG input", |c| c.speedup_vs_edge_jpeg),
+    ];
+    let root = SVGBackend::new(path, (1000, 1100)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let areas = root.split_evenly((3, 1));
+    let y = log_range(
+        cells.iter().flat_map(|c| panels.iter().filter_map(|(_, f)| f(c))).chain([0.8, 1.25]),
+        0.01,
+    );
+    let groups = networks.len().max(1);
+    let formatter = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 {
+            networks.get(i.max(0.0) as usize).map(|n| n.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let width = 0.84 / speeds.len().max(1) as f64;
+    for (area, (title, pick)) in areas.iter().zip(panels) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{model}: the planner's choice, measured speedup {title}"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..groups as f64 - 0.5, y.clone().log_scale())
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_labels(groups)
+            .x_label_formatter(&formatter)
+            .disable_x_mesh()
+            .y_desc("speedup (x)")
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, label) in speeds.iter().enumerate() {
+            let c = color(k);
+            let bars = networks.iter().enumerate().filter_map(|(g, net)| {
+                let cell = cells.iter().find(|x| {
+                    x.network == *net && sw.points.get(k).is_some_and(|p| p.speed.slowdown == x.slowdown)
+                })?;
+                let v = pick(cell)?;
+                let x0 = g as f64 - 0.42 + k as f64 * width;
+                Some(Rectangle::new([(x0, 1.0), (x0 + width * 0.9, v)], c.filled()))
+            });
+            chart
+                .draw_series(bars)
+                .map_err(|e| err(&e))?
+                .label(label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        chart
+            .draw_series(LineSeries::new([(-0.5, 1.0), (groups as f64 - 0.5, 1.0)], BLACK.stroke_width(1)))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
 }
 
 fn latency_per_cut(path: &PathBuf, r: &Results, model: &str) -> Result<(), BenchError> {

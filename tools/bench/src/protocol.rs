@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use tandem_sdk::encoding::Encoding;
+
 use crate::networks::Network;
 use crate::trace::TraceSegment;
 
@@ -47,6 +49,10 @@ pub struct PhoneSetup {
     /// starts from a session that has never probed).
     #[serde(default)]
     pub networks: Vec<String>,
+    /// The photo the image inputs are made from (through each sidecar's `preprocessing`);
+    /// `None`, or a model without `preprocessing`: seeded random inputs.
+    #[serde(default)]
+    pub input_image: Option<PathBuf>,
 }
 
 /// One request of the static experiments: run `cut` on `network`.
@@ -68,6 +74,10 @@ pub struct MeasureRequest {
     /// Three tiers: the forced cloud cut (after `cut`). `None`: two tiers.
     #[serde(default)]
     pub cloud_cut: Option<usize>,
+    /// Force this encoding of the crossing tensors (the JPEG edge-only baseline: cut 0 in
+    /// `jpeg`). `None`: the session picks.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
 }
 
 /// How a trace run picks its cuts.
@@ -143,6 +153,12 @@ pub enum Command {
     },
     /// Run forced-cut requests.
     Measure(MeasureRequest),
+    /// Change the phone's speed in calibrated-slowdown mode (a phone-speed sweep; with a
+    /// cgroup the orchestrator changes the quota instead). Calibrate again after it.
+    SetSlowdown {
+        /// How many times slower than this machine the phone now is.
+        slowdown: f64,
+    },
     /// Build the trace session: latency objective with a deadline, online estimation.
     TraceOpen {
         /// The model's name.
@@ -184,6 +200,10 @@ pub struct OpenedModel {
     pub cuts: Vec<CutInfo>,
     /// Time to build the session (load the model, check the edge), ms.
     pub open_ms: f64,
+    /// What its inputs are, in words (a photo through the sidecar's preprocessing, or seeded
+    /// random values).
+    #[serde(default)]
+    pub input: String,
 }
 
 /// The planner's decision for one objective.
@@ -273,6 +293,13 @@ pub struct RunRecord {
     /// (`None` before a local-only run).
     #[serde(default)]
     pub max_abs_diff: Option<f64>,
+    /// The encoding the crossing tensors were sent in (`None`: nothing was sent).
+    #[serde(default)]
+    pub encoding_sent: Option<Encoding>,
+    /// Why the plan departed from what was asked (a forced cut or encoding refused), if it
+    /// did: the plan's reason.
+    #[serde(default)]
+    pub plan_reason: Option<String>,
 }
 
 /// One request of a trace run.
@@ -370,6 +397,8 @@ pub enum Response {
         /// Every request, in order.
         requests: Vec<TraceRequest>,
     },
+    /// The phone's speed changed.
+    SlowdownSet,
     /// The phone is exiting.
     Bye,
     /// The command failed.

@@ -429,6 +429,10 @@ pub struct ModelResult {
     pub edge_after_ms: Vec<f64>,
     /// One entry per network.
     pub networks: Vec<NetworkResult>,
+    /// What the phone's inputs were (a photo through the sidecar's preprocessing, or seeded
+    /// random values).
+    #[serde(default)]
+    pub input: String,
 }
 
 /// A model that was asked for but not run.
@@ -698,6 +702,10 @@ pub struct Results {
     /// With `--cuts all`: the subset rule checked against the full measurements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset_coverage: Option<crate::subset::SubsetCoverage>,
+    /// The phone-speed sweep (`--device-classes`, `--ratios`), if run: the top-level
+    /// `models`, `summary` and `trace` are then its last speed's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_sweep: Option<crate::speed_sweep::SpeedSweep>,
 }
 
 /// The schema name in `results.json`.

@@ -21,6 +21,7 @@ use crate::protocol::{
 use crate::results::{ModelResult, NetworkResult, Results, Setup, Summary, TraceResult, SCHEMA};
 use crate::settings::{Settings, ThreeTierSettings};
 use crate::shaper::KernelShaper;
+use crate::speed_sweep::{self, PhoneSpeed, SpeedPoint, SpeedSweep};
 use crate::sweep::measure_model;
 use crate::three_tiers::{self, CloudSide, ThreeTiersResult, ThreeTiersSetup};
 use crate::throttle::CpuThrottle;
@@ -172,7 +173,7 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
             BenchError::Process { role: "benchmark", reason: format!("starting a runtime: {e}") }
         })?;
     let progress = progress_bar();
-    let (throttle, throttle_detail) = phone_throttle(&s)?;
+    let (mut throttle, mut throttle_detail) = phone_throttle(&s)?;
     let throttle_kind = match &throttle {
         Throttle::Cgroup(c) => c.kind(),
         Throttle::Sleep => "calibrated_sleep",
@@ -197,15 +198,43 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
     let sleep_slowdown = matches!(throttle, Throttle::Sleep).then_some(s.slowdown);
     let (mut phone, opened) = open_phone(&s, &exe, &throttle, &link, sleep_slowdown, &progress)?;
 
-    // --- static sweep (and, with three tiers, the three-tier rows) ---------------------
+    // --- static sweep (and, with three tiers, the three-tier rows; with a phone-speed
+    // sweep, once per speed with the JPEG baselines) ----------------------------------
+    let speeds: Vec<Option<PhoneSpeed>> =
+        if s.speeds.is_empty() { vec![None] } else { s.speeds.iter().cloned().map(Some).collect() };
     let mut models = vec![];
     let mut cells = vec![];
-    for (spec, om) in s.models.iter().zip(&opened) {
-        let m = measure_model(&mut phone, &link, &s, spec, om, &progress)?;
-        if let Some(t) = &s.three_tiers {
-            cells.extend(three_tiers::measure_model(&mut phone, &link, &s, t, &m, om, &progress)?);
+    let mut points = vec![];
+    let mut s = s;
+    for (k, speed) in speeds.iter().enumerate() {
+        if let Some(sp) = speed.as_ref().filter(|_| k > 0) {
+            throttle_detail = set_phone_speed(&mut throttle, &mut phone, sp.slowdown)?;
+            s.slowdown = sp.slowdown;
         }
-        models.push(m);
+        models = vec![];
+        let (mut raw, mut jpeg) = (vec![], vec![]);
+        for (spec, om) in s.models.iter().zip(&opened) {
+            let m = measure_model(&mut phone, &link, &s, spec, om, &progress)?;
+            if let Some(t) = &s.three_tiers {
+                cells.extend(three_tiers::measure_model(&mut phone, &link, &s, t, &m, om, &progress)?);
+            }
+            if speed.is_some() {
+                let (r, j) = speed_sweep::measure_edge_baselines(&mut phone, &link, &s, spec, &m, &progress)?;
+                raw.push(r);
+                jpeg.push(j);
+            }
+            models.push(m);
+        }
+        if let Some(sp) = speed {
+            points.push(SpeedPoint {
+                speed: sp.clone(),
+                throttle_detail: throttle_detail.clone(),
+                summary: Summary::of(&models),
+                models: models.clone(),
+                edge_raw: raw,
+                edge_jpeg: jpeg,
+            });
+        }
     }
 
     // --- trace --------------------------------------------------------------------------
@@ -240,11 +269,35 @@ pub(crate) fn run_bench(args: &BenchArgs) -> Result<Results, BenchError> {
         models,
         trace,
         three_tiers,
+        speed_sweep: (!points.is_empty()).then(|| SpeedSweep::new(points)),
     };
     write_outputs(&s.out, &results)?;
     drop(edge.edge);
     drop(cloud);
     Ok(results)
+}
+
+/// Moves the phone to `slowdown`: a new quota for its cgroup, or, in calibrated-slowdown
+/// mode, a new factor for it to sleep by. Returns the throttle in words.
+fn set_phone_speed(
+    throttle: &mut Throttle,
+    phone: &mut PhoneProcess,
+    slowdown: f64,
+) -> Result<String, BenchError> {
+    match throttle {
+        Throttle::Cgroup(c) => {
+            c.set_slowdown(slowdown)?;
+            Ok(format!(
+                "{}; the edge in a group with cpu.shares={} and no quota",
+                c.describe(),
+                crate::throttle::PRIORITY_SHARES
+            ))
+        }
+        Throttle::Sleep => match phone.call(&Command::SetSlowdown { slowdown })? {
+            Response::SlowdownSet => Ok(format!("calibrated-slowdown mode at {slowdown}x")),
+            r => Err(unexpected(&r)),
+        },
+    }
 }
 
 /// The three-tier setup as written in the results.
@@ -395,6 +448,7 @@ fn open_phone(
         calibration_cuts: s.calibration_cuts,
         calibration_runs: 3,
         networks: s.networks.iter().map(|n| n.name.clone()).collect(),
+        input_image: s.input_image.clone(),
     };
     match throttle.unthrottled(pid, || phone.call(&Command::Open(setup)))? {
         Response::Opened { models } => Ok((phone, models)),

@@ -43,6 +43,11 @@ pub(crate) struct Settings {
     pub(crate) settle_requests: usize,
     /// `--three-tiers` and its options.
     pub(crate) three_tiers: Option<ThreeTierSettings>,
+    /// `--device-classes` / `--ratios`: the phone speeds of the sweep, in order (empty: one
+    /// run at `slowdown`). `slowdown` is the first one's.
+    pub(crate) speeds: Vec<crate::speed_sweep::PhoneSpeed>,
+    /// The photo the phone's image inputs are made from.
+    pub(crate) input_image: Option<PathBuf>,
 }
 
 /// The options of the three-tier scenario.
@@ -133,11 +138,26 @@ impl Settings {
         if !(trace_s.is_finite() && trace_s >= 0.0) {
             return Err(BenchError::Args(format!("--trace-s {trace_s}")));
         }
-        let slowdown = match &a.device_class {
-            Some(name) => crate::device_class::device_class(name).map_err(BenchError::Args)?.slowdown,
-            None => a.slowdown,
+        let speeds = crate::speed_sweep::PhoneSpeed::parse(&a.device_classes, &a.ratios)?;
+        let slowdown = match (&a.device_class, speeds.first()) {
+            (_, Some(first)) => first.slowdown,
+            (Some(name), None) => crate::device_class::device_class(name).map_err(BenchError::Args)?.slowdown,
+            (None, None) => a.slowdown,
         };
         crate::throttle::cfs_for(slowdown)?;
+        if !speeds.is_empty() && a.three_tiers {
+            return Err(BenchError::Args(
+                "--device-classes and --ratios sweep the two-tier setup: run --three-tiers separately".into(),
+            ));
+        }
+        let input_image = match (&a.input_image, speeds.is_empty()) {
+            (Some(p), _) if !p.is_file() => {
+                return Err(BenchError::Args(format!("--input-image {}: no such file", p.display())))
+            }
+            (Some(p), _) => Some(p.clone()),
+            (None, false) => Some(PathBuf::from(crate::speed_sweep::DEFAULT_IMAGE)).filter(|p| p.is_file()),
+            (None, true) => None,
+        };
         let three_tiers = if a.three_tiers {
             if a.shaper == ShaperChoice::Kernel {
                 return Err(BenchError::Args(
@@ -188,6 +208,8 @@ impl Settings {
             seed: a.seed,
             settle_requests: a.settle_requests,
             three_tiers,
+            speeds,
+            input_image,
         })
     }
 }

@@ -90,6 +90,7 @@ pub(crate) fn measure_model(
         device_before_ms: planned.device_before_ms,
         edge_after_ms: planned.edge_after_ms,
         networks,
+        input: om.input.clone(),
     })
 }
 
@@ -139,6 +140,7 @@ impl ModelSweep<'_> {
             runs: 0,
             deadline_ms: None,
             cloud_cut: None,
+            encoding: None,
         })?;
         Ok(())
     }
@@ -224,6 +226,7 @@ impl ModelSweep<'_> {
             runs: s.runs,
             deadline_ms: None,
             cloud_cut: None,
+            encoding: None,
         })?;
         let local_cut = CutResult::from_runs(last, self.bytes[last], &local, last, 0.0);
         let local_ms = local_cut
@@ -274,6 +277,7 @@ impl ModelSweep<'_> {
             runs: if long { 1 } else { self.s.runs },
             deadline_ms: Some(cap),
             cloud_cut: None,
+            encoding: None,
         })?;
         Ok(CutResult::from_runs(c, bytes, &runs, self.last, floor))
     }
@@ -302,6 +306,7 @@ impl ModelSweep<'_> {
                         runs: usize::from(!warm),
                         deadline_ms: (cut != self.last).then_some(self.cap_ms(cut, normal_cap)),
                         cloud_cut: None,
+                        encoding: None,
                     })?;
                     runs[k].extend(got.iter().map(|r| r.total_ms));
                 }

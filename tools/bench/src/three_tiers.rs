@@ -443,6 +443,7 @@ fn measure_alternately(
                 runs: usize::from(!warm),
                 deadline_ms: cap(*cut),
                 cloud_cut: *cloud_cut,
+                encoding: None,
             })?;
             capped[k] = *cut < caps.last && got.iter().any(|r| !r.offloaded);
             runs[k].extend(got);

@@ -130,6 +130,22 @@ impl CpuThrottle {
         Ok(throttle)
     }
 
+    /// Changes the group's quota to that of `slowdown` (a phone-speed sweep moves the same
+    /// phone process from one speed to the next).
+    pub fn set_slowdown(&mut self, slowdown: f64) -> Result<(), BenchError> {
+        let (period_us, quota_us) = cfs_for(slowdown)?;
+        if self.version == 1 {
+            // v1 refuses a period below the quota already set, so the quota goes first.
+            self.write("cpu.cfs_quota_us", &quota_us.to_string())?;
+            self.write("cpu.cfs_period_us", &period_us.to_string())?;
+        } else {
+            self.write("cpu.max", &format!("{quota_us} {period_us}"))?;
+        }
+        self.period_us = Some(period_us);
+        self.quota_us = Some(quota_us);
+        Ok(())
+    }
+
     /// The cgroup version in use: 1 or 2.
     pub fn version(&self) -> u8 {
         self.version

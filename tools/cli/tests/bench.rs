@@ -479,4 +479,169 @@ fn device_classes_are_checked_and_exclude_an_explicit_slowdown() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--slowdown") && err.contains("cannot be used with"), "{err}");
+    // the sweeps: every class is checked, ratios are bounded, and neither goes with --slowdown
+    let o = tandem(&["bench", "--device-classes", "flagship,toaster", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown device class `toaster`") && err.contains("wearable"), "{err}");
+    let o = tandem(&["bench", "--ratios", "2,0.5", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--ratios 0.5: expected 1 to 1000"), "{err}");
+    let o = tandem(&["bench", "--ratios", "2,4", "--slowdown", "3", "--out", "/nonexistent/never-created"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+}
+
+/// `--device-classes`: the static sweep once per class against one edge, and per model x
+/// network x class the planner's choice against local-only, edge-only and edge-only with a
+/// JPEG input, all measured: the speedups are the latencies' ratios in the same file, the
+/// JPEG baseline is there for the image model whose sidecar calibrates `jpeg` at cut 0 (and
+/// smaller on the wire than the raw input), and `null` with the reason for a model without.
+#[test]
+fn a_device_class_sweep_measures_speedups_over_local_edge_and_jpeg_edge() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("bench");
+    let out_s = out.to_str().expect("utf-8 path");
+    let o = tandem(&[
+        "bench",
+        "--quick",
+        "--device-classes",
+        "flagship,mid-range",
+        "--out",
+        out_s,
+        "--models",
+        "face_embedder,tiny_resnet",
+        "--networks",
+        "wifi,lte",
+        "--max-oracle-cuts",
+        "3",
+        "--runs",
+        "1",
+        "--edge-profile-s",
+        "2",
+        "--calibration-cuts",
+        "4",
+        "--settle-requests",
+        "1",
+        "--trace-s",
+        "0",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "tandem bench --device-classes failed: {stderr}\nphone log: {}",
+        std::fs::read_to_string(out.join("phone.log")).unwrap_or_default()
+    );
+    assert!(stderr.contains("phone mid-range (6.1x): plans local/split/edge"), "{stderr}");
+    let r: Value = serde_json::from_str(&read(&out.join("results.json"))).expect("results.json is JSON");
+    let sw = &r["speed_sweep"];
+    assert_eq!(sw["sweep"], "device_classes");
+    let points = sw["points"].as_array().expect("points");
+    let classes: Vec<(&str, f64)> = points
+        .iter()
+        .map(|p| (p["device_class"].as_str().expect("class"), num(&p["slowdown"], "slowdown")))
+        .collect();
+    assert_eq!(classes, [("flagship", 1.0), ("mid-range", 6.1)]);
+    // the phone moved from one speed to the next, and the top level is the last speed's
+    let detail = points[1]["throttle_detail"].as_str().expect("throttle detail");
+    assert!(detail.contains("6100") || detail.contains("6.1x"), "{detail}");
+    assert_eq!(r["setup"]["slowdown"], 6.1);
+    assert_eq!(r["models"], points[1]["models"]);
+
+    let cells = sw["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 2 * 2 * 2, "2 classes x 2 models x 2 networks");
+    for c in cells {
+        let what = format!("{} / {} / {}", c["model"], c["network"], c["device_class"]);
+        let k = points.iter().position(|p| p["device_class"] == c["device_class"]).expect("its point");
+        let m = points[k]["models"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["model"] == c["model"]))
+            .expect("its model at that speed");
+        let n = m["networks"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["network"] == c["network"]))
+            .expect("its network");
+        let s = &n["strategies"];
+        // the cell's latencies are the sweep's measurements at that speed
+        assert_eq!(c["chosen_cut"], s["latency_optimal"]["cut"], "{what}");
+        assert_eq!(c["chosen_ms"], s["latency_optimal"]["latency_ms"], "{what}");
+        assert_eq!(c["local_ms"], s["local_only"]["latency_ms"], "{what}");
+        // edge-only: cut 0 forced with the raw float32 input, measured (or capped: a bound)
+        let raw = &c["edge_raw"];
+        assert_eq!((raw["encoding"].as_str(), raw["unavailable"].is_null()), (Some("fp32"), true), "{raw}");
+        let edge_bound = raw["measured"]["latency_ms"].is_null();
+        let edge_key = if edge_bound { "latency_lower_bound_ms" } else { "latency_ms" };
+        assert_eq!(c["edge_ms"], raw["measured"][edge_key], "{what}");
+        assert_eq!(c["edge_ms_is_lower_bound"], edge_bound, "{what}");
+        if !edge_bound {
+            let bytes = raw["measured"]["bytes_up"].as_u64().expect("bytes up");
+            let input = n["cuts"][0]["bytes"].as_u64().expect("cut 0 bytes");
+            assert!(bytes >= input, "{what}: the raw input is {input} bytes, {bytes} went up");
+        }
+        let (chosen, last) = (c["chosen_cut"].as_u64().expect("cut"), c["last_cut"].as_u64().expect("last"));
+        let kind = if chosen == last {
+            "local"
+        } else if chosen == 0 {
+            "edge"
+        } else {
+            "split"
+        };
+        assert_eq!(c["plan_kind"], kind, "{what}");
+        // speedup = baseline ms / chosen ms, positive
+        let chosen_ms = num(&c["chosen_ms"], "chosen ms");
+        for (speedup, baseline) in [
+            ("speedup_vs_local", "local_ms"),
+            ("speedup_vs_edge", "edge_ms"),
+            ("speedup_vs_edge_jpeg", "edge_jpeg_ms"),
+        ] {
+            if c[baseline].is_null() {
+                assert!(c[speedup].is_null(), "{what}: {speedup} without {baseline}");
+                continue;
+            }
+            let x = num(&c[speedup], speedup);
+            assert!(x > 0.0, "{what}: {speedup} {x}");
+            let want = num(&c[baseline], baseline) / chosen_ms;
+            assert!(
+                (x - want).abs() < 1e-9 * want,
+                "{what}: {speedup} {x} != {baseline} / chosen_ms = {want}"
+            );
+        }
+        let jpeg = &c["edge_jpeg"];
+        if c["model"] == "face_embedder" {
+            // its sidecar calibrates jpeg at cut 0: measured, through the session, compressed
+            assert!(jpeg["unavailable"].is_null(), "{what}: {jpeg}");
+            let measured = &jpeg["measured"];
+            assert_eq!(measured["cut"], 0);
+            assert!(num(&c["edge_jpeg_ms"], "JPEG edge-only ms") > 0.0, "{what}");
+            let bytes_up = measured["bytes_up"].as_u64().expect("bytes up");
+            let raw = 150 * 150 * 3 * 4;
+            assert!(bytes_up * 4 < raw, "{what}: a JPEG of {bytes_up} bytes against {raw} raw");
+            assert!(jpeg["fidelity"].as_str().is_some_and(|f| f.contains("cosine")), "{jpeg}");
+            assert!(jpeg["meets_policy"].is_boolean(), "{jpeg}");
+            assert!(c["speedup_vs_edge_jpeg"].as_f64().is_some(), "{what}");
+        } else {
+            // tiny_resnet has no sidecar: no JPEG number, and the reason
+            assert!(jpeg["measured"].is_null() && c["speedup_vs_edge_jpeg"].is_null(), "{what}: {jpeg}");
+            assert!(jpeg["unavailable"].as_str().is_some_and(|w| w.contains("no sidecar")), "{jpeg}");
+        }
+    }
+    for p in sw["summary"].as_array().expect("summary per class") {
+        let plans: u64 = ["local_plans", "split_plans", "edge_plans"]
+            .iter()
+            .map(|k| p[*k].as_u64().expect("a count"))
+            .sum();
+        assert_eq!(plans, 4, "{p}");
+    }
+    let input = r["models"][0]["input"].as_str().expect("the input in words");
+    assert!(input.contains("astronaut.jpg"), "the photo, not noise: {input}");
+
+    let md = read(&out.join("results.md"));
+    assert!(md.contains("## Phone-speed sweep"), "{md}");
+    assert!(md.contains("| face_embedder | lte | mid-range (6.1x) |"), "{md}");
+    assert!(md.contains("none: no sidecar"), "{md}");
+    for plot in ["sweep_speedup_face_embedder.svg", "sweep_speedup_tiny_resnet.svg"] {
+        let svg = read(&out.join(plot));
+        assert!(svg.contains("<svg") && svg.contains("over edge-only with a JPEG input"), "{plot}");
+    }
 }
