@@ -57,6 +57,9 @@ fn step_count(photos: usize, scenarios: usize, probes: usize) -> u64 {
 
 /// The most a scenario's chosen plan may measure over the best measured way.
 pub(super) const LIMIT_RATIO: f64 = 1.2;
+/// A way measured this many times slower and costlier in energy than the chosen plan is not
+/// measured again (see `compare`).
+const HOPELESS: f64 = 3.0;
 
 /// Runs the demo and returns what it found (the caller writes it out and judges it).
 pub(super) async fn demo(args: &DemoArgs, models: &Path) -> Result<DemoReport> {
@@ -586,8 +589,16 @@ impl Phone<'_> {
         }
         self.pb.inc_length((ways.len() * (rounds + usize::from(online))) as u64);
         let mut runs: Vec<Vec<(Report, Emulated)>> = vec![vec![]; ways.len()];
-        for round in 0..rounds + usize::from(online) {
+        let first_counted = usize::from(online);
+        for round in 0..rounds + first_counted {
             for (i, (label, options)) in ways.iter().enumerate() {
+                // After one counted run, a way more than HOPELESS times slower and costlier
+                // than the chosen plan is not run again: no noise makes it the best, and on
+                // 3G one such run (the floor's cut, 600 KB) takes seconds.
+                if round > first_counted && i > 0 && hopeless(&runs[i], &runs[0]) {
+                    self.pb.inc(1);
+                    continue;
+                }
                 self.pb.set_message(format!("{}: measuring {label}", sc.label));
                 let result = self
                     .session
@@ -607,7 +618,8 @@ impl Phone<'_> {
         Ok(self.judge(sc, plan, measured, objective))
     }
 
-    /// One way's numbers (its fastest run), and its measured points for the chart.
+    /// One way's numbers (its fastest run, of however many it had), and its measured points
+    /// for the chart.
     fn summarize_way(&self, label: &str, runs: &[(Report, Emulated)]) -> Measured {
         // The fastest run, and its numbers: load from the other programs of a shared machine
         // only ever adds time, so the fastest of a few interleaved runs is the steadiest
@@ -662,8 +674,22 @@ impl Phone<'_> {
         for m in &measured {
             let _ = write!(
                 line,
-                " {} [cut {} {}]: {:.0} ms, {:.0} mJ, score {:.3};",
-                m.label, m.cut, m.encoding, m.measured_ms, m.energy_mj, m.score
+                " {} [cut {} {}]: {:.0} ms, {:.0} mJ, score {:.3}{};",
+                m.label,
+                m.cut,
+                m.encoding,
+                m.measured_ms,
+                m.energy_mj,
+                m.score,
+                if m.runs < measured[0].runs {
+                    format!(
+                        " ({} run{}: over {HOPELESS}x the chosen)",
+                        m.runs,
+                        if m.runs == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
             );
             let point = CutPoint {
                 network: sc.label.into(),
@@ -821,4 +847,15 @@ fn demo_token() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()));
     format!("demo-{:016x}", h.finish())
+}
+
+/// Whether a way's runs so far are all over [`HOPELESS`] times the chosen plan's fastest, in
+/// both time and energy.
+fn hopeless(way: &[(Report, Emulated)], chosen: &[(Report, Emulated)]) -> bool {
+    let fastest = |runs: &[(Report, Emulated)], f: fn(&Emulated) -> f64| {
+        runs.iter().map(|(_, e)| f(e)).fold(f64::INFINITY, f64::min)
+    };
+    let (ms, mj) = (fastest(way, |e| e.total_ms), fastest(way, |e| e.energy_mj));
+    let (chosen_ms, chosen_mj) = (fastest(chosen, |e| e.total_ms), fastest(chosen, |e| e.energy_mj));
+    !way.is_empty() && chosen_ms.is_finite() && ms > HOPELESS * chosen_ms && mj > HOPELESS * chosen_mj
 }
