@@ -8,13 +8,13 @@
 //! ```text
 //! u8 version (2) | u8 bits (8 or 4) | u8 entropy (0 none, 1 zstd, 2 lz4, 3 jpeg) | u8 rank r (1..=8)
 //! r x u32 dims | u32 channels C (dims[1] when r >= 3 and dims[2..] hold more than one value, else 1)
-//! C x f32 scale | C x u8 zero point | u32 raw body length | u32 CRC-32 of the body | body
+//! C x f32 scale | C x u8 zero point | u32 raw body length | u32 CRC-32 | body
 //! ```
 //!
 //! The CRC-32 (IEEE, as zlib's) covers the whole payload but itself: the header, then the body
 //! as sent (after the entropy stage). A payload garbled anywhere between the two SDKs is
-//! refused, not decoded into other values. Version 1
-//! payloads (no CRC field) are still accepted, from SDKs released before the check.
+//! refused, not decoded into other values. Version 1 payloads (no CRC field) are still
+//! accepted, from SDKs released before the check.
 //!
 //! The raw body is one quantized value per element (8 bits), or two per byte, low nibble
 //! first (4 bits). Channel `c` of element `i` is `(i / inner) % C`, `inner` the product of the
@@ -30,7 +30,7 @@
 
 use crate::error::{Error, Result};
 
-/// The payload format version written: 2 carries a CRC-32 of the body.
+/// The payload format version written: 2 carries a CRC-32 of the header and body.
 const VERSION: u8 = 2;
 /// The first version, without the CRC-32, still accepted when read.
 const VERSION_NO_CRC: u8 = 1;

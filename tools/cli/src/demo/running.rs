@@ -850,7 +850,9 @@ fn demo_token() -> String {
 }
 
 /// Whether a way's runs so far are all over [`HOPELESS`] times the chosen plan's fastest, in
-/// both time and energy.
+/// both time and energy. Such a way cannot score best under the latency or energy objective,
+/// nor the balanced one while phone time weighs at most 1x (thermal serious or cooler, as in
+/// every demo scenario): 3x the time and energy outweigh saving all of the phone's time.
 fn hopeless(way: &[(Report, Emulated)], chosen: &[(Report, Emulated)]) -> bool {
     let fastest = |runs: &[(Report, Emulated)], f: fn(&Emulated) -> f64| {
         runs.iter().map(|(_, e)| f(e)).fold(f64::INFINITY, f64::min)
