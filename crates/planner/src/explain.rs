@@ -112,19 +112,7 @@ fn table(prep: &Prepared, scorer: &Scorer, two_tier: &[Candidate], chosen: &Cand
                     (Encoding::Fp32, p, scorer.score(&p), false)
                 }
             };
-            CutCost {
-                cut: c,
-                encoding,
-                bytes_up: p.bytes_up,
-                phone_ms: p.phone_ms,
-                upload_ms: p.upload_ms,
-                edge_ms: p.edge_ms,
-                download_ms: p.download_ms,
-                latency_ms: p.total_ms,
-                energy_mj: p.energy_mj,
-                score,
-                allowed,
-            }
+            cost_row(c, encoding, &p, score, allowed)
         })
         .collect()
 }

@@ -197,10 +197,7 @@ impl Phone {
                 .signals(signals.clone())
                 .config(config.clone())
                 .build()?;
-            let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
-            if status != EdgeStatus::Verified {
-                return Err(BenchError::Phone(format!("model `{}`: the edge is {status:?}", spec.name)));
-            }
+            self.wait_verified(&session, &format!("model `{}`", spec.name))?;
             let meta = ModelMeta::load_beside_checked(&spec.path, session.model().hash())
                 .map_err(|e| BenchError::Phone(e.to_string()))?;
             let model = session.model().clone();
@@ -229,13 +226,7 @@ impl Phone {
                     .signals(signals.clone())
                     .config(online_config())
                     .build()?;
-                let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
-                if status != EdgeStatus::Verified {
-                    return Err(BenchError::Phone(format!(
-                        "model `{}` (online): the edge is {status:?}",
-                        spec.name
-                    )));
-                }
+                self.wait_verified(&session, &format!("model `{}` (online)", spec.name))?;
                 online.push((net.clone(), session, signals));
             }
             self.models.push(PhoneModel {
@@ -433,6 +424,16 @@ impl Phone {
         })
     }
 
+    /// Waits up to a minute for the edge to verify `session`'s model; `what` names the session
+    /// in the error.
+    fn wait_verified(&self, session: &Session, what: &str) -> Result<(), BenchError> {
+        let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
+        if status != EdgeStatus::Verified {
+            return Err(BenchError::Phone(format!("{what}: the edge is {status:?}")));
+        }
+        Ok(())
+    }
+
     /// The forced-encoding baselines' session of model `i` (see [`PhoneModel::baseline`]).
     fn baseline_session(&mut self, i: usize) -> Result<(), BenchError> {
         if self.models[i].baseline.is_some() {
@@ -448,13 +449,7 @@ impl Phone {
             .device_profile(device)
             .config(static_config(&setup))
             .build()?;
-        let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
-        if status != EdgeStatus::Verified {
-            return Err(BenchError::Phone(format!(
-                "model `{}` (baselines): the edge is {status:?}",
-                pm.name
-            )));
-        }
+        self.wait_verified(&session, &format!("model `{}` (baselines)", pm.name))?;
         self.models[i].baseline = Some(session);
         Ok(())
     }
@@ -545,10 +540,7 @@ impl Phone {
             .device_profile(device)
             .config(config)
             .build()?;
-        let status = self.runtime.block_on(session.wait_for_edge(Duration::from_secs(60)));
-        if status != EdgeStatus::Verified {
-            return Err(BenchError::Phone(format!("trace session: the edge is {status:?}")));
-        }
+        self.wait_verified(&session, "trace session")?;
         self.trace = Some(TraceSession { model: i, session });
         Ok(Response::TraceReady)
     }
